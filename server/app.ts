@@ -1,0 +1,128 @@
+/**
+ * Builds and starts the whole app in one process: database (embedded or
+ * DATABASE_URL), migrations, SMTP sink (development), event hub, worker
+ * (unless WORKER=off), and one Express server for tRPC, REST and the client.
+ * Used by `npm run dev`, `npm start` and the integration tests.
+ */
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createExpressMiddleware } from "@trpc/server/adapters/express";
+import express from "express";
+import type { Config } from "./config.js";
+import { type AppServices, createRequestContext } from "./context.js";
+import { openDatabase } from "./db/open.js";
+import { closeTransports } from "./email/transport.js";
+import { startSmtpSink } from "./email/sink.js";
+import { EventHub } from "./jobs/event-hub.js";
+import type { Logger } from "./logger.js";
+import { restRouter } from "./rest.js";
+import { appRouter } from "./routers/_app.js";
+import { startWorker, type WorkerHandle } from "./worker/runner.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+export type ClientMode = "vite" | "static" | "none";
+
+export interface RunningApp {
+  url: string;
+  port: number;
+  services: AppServices;
+  worker: WorkerHandle | undefined;
+  /** Graceful: stop HTTP, drain the worker within `graceMs`, close everything. */
+  stop: (graceMs?: number) => Promise<void>;
+}
+
+export async function startApp(config: Config, logger: Logger, options: { client: ClientMode }): Promise<RunningApp> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const database = await openDatabase(config, logger);
+  cleanups.push(database.close);
+  const { pool, db, url: databaseUrl } = database;
+
+  if (!config.SMTP_URL && config.NODE_ENV !== "production") {
+    const sink = await startSmtpSink(db, config.dataDir, logger);
+    config.SMTP_URL = sink.url;
+    cleanups.push(sink.stop);
+  }
+
+  const hub = new EventHub(pool, databaseUrl, logger);
+  await hub.start();
+  cleanups.push(() => hub.stop());
+  const services: AppServices = { db, pool, hub, config, logger };
+
+  const worker =
+    config.WORKER === "on"
+      ? await startWorker({ db, pool, config }, logger, { concurrency: config.WORKER_CONCURRENCY })
+      : undefined;
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.use(restRouter(services));
+  app.use(
+    "/trpc",
+    createExpressMiddleware({
+      router: appRouter,
+      createContext: ({ req }) => createRequestContext(services, req.headers),
+      maxBodySize: config.MAX_BODY_BYTES,
+      onError: ({ error, path: procedure }) => {
+        if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ procedure, err: error.cause ?? error }, "tRPC error");
+      },
+    }),
+  );
+
+  const server = http.createServer(app);
+  const clientCleanup = await mountClient(app, server, options.client);
+  if (clientCleanup) cleanups.push(clientCleanup);
+  app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    logger.error({ err: error }, "unhandled request error");
+    if (!res.headersSent) res.status(500).json({ error: "internal", message: "Internal server error" });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.PORT, config.HOST, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.PORT;
+
+  let stopping: Promise<void> | undefined;
+  const stop = (graceMs = config.SHUTDOWN_GRACE_MS) => {
+    stopping ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await worker?.stop(graceMs);
+      closeTransports();
+      for (const cleanup of cleanups.reverse()) {
+        await cleanup().catch((error: Error) => logger.warn({ err: error.message }, "cleanup failed"));
+      }
+    })();
+    return stopping;
+  };
+
+  return { url: `http://127.0.0.1:${port}`, port, services, worker, stop };
+}
+
+async function mountClient(
+  app: express.Express,
+  server: http.Server,
+  mode: ClientMode,
+): Promise<(() => Promise<void>) | undefined> {
+  if (mode === "vite") {
+    const { createServer } = await import("vite");
+    // Vite as middleware, its hot reload riding on our own HTTP server: one port.
+    const vite = await createServer({
+      configFile: path.join(ROOT, "vite.config.ts"),
+      server: { middlewareMode: true, hmr: { server } },
+      appType: "spa",
+    });
+    app.use(vite.middlewares);
+    return () => vite.close();
+  }
+  if (mode === "static") {
+    const dist = path.join(ROOT, "dist", "client");
+    app.use(express.static(dist, { index: false }));
+    app.get(/^(?!\/(trpc|api)\/).*/, (_req, res) => res.sendFile(path.join(dist, "index.html")));
+  }
+  return undefined;
+}

@@ -1,0 +1,47 @@
+/**
+ * Configuration, parsed once at boot from the environment with zod: a bad value
+ * stops the process with a message naming the variable. Tests build their own
+ * Config with `loadConfig({...})` instead of touching process.env.
+ */
+import path from "node:path";
+import { z } from "zod";
+
+const flag = z
+  .enum(["true", "false", "1", "0", "on", "off", "yes", "no"])
+  .transform((v) => ["true", "1", "on", "yes"].includes(v));
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default("0.0.0.0"),
+  DATABASE_URL: z.url().optional(),
+  DATA_DIR: z.string().default(".data"),
+  SMTP_URL: z.url().optional(),
+  SMTP_FROM: z.string().default("Typed Jobs <jobs@typed-jobs.local>"),
+  WORKER: z.enum(["on", "off"]).default("on"),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(10),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(5 * 1024 * 1024),
+  IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Lets webhook deliveries reach loopback addresses (development and tests only). */
+  WEBHOOK_ALLOW_LOOPBACK: flag.default(false),
+});
+
+export type Config = z.infer<typeof envSchema> & { dataDir: string };
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as in most .env tooling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid environment configuration:\n${lines.join("\n")}`);
+  }
+  return { ...parsed.data, dataDir: path.resolve(parsed.data.DATA_DIR) };
+}

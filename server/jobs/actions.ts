@@ -1,0 +1,96 @@
+/**
+ * Operator and owner actions on a job: cancel, requeue (retry) and discard.
+ * Each first resolves the job within the caller's scope (NOT_FOUND before any
+ * other check), then applies a guarded transition; a guard that fails names
+ * the job's state (CONFLICT).
+ */
+import type pg from "pg";
+import type { JobStatus } from "../../shared/states.js";
+import type { AuthUser } from "../auth/tokens.js";
+import type { Db } from "../db/pool.js";
+import { withTransaction } from "../db/pool.js";
+import { taskFor } from "../tasks/index.js";
+import { isJobType } from "../../shared/jobs.js";
+import { IllegalTransitionError } from "./errors.js";
+import { findJob } from "./queries.js";
+import { applyTransition, currentStatus } from "./transitions.js";
+
+const GRAPHILE_MAX_ATTEMPTS = 25;
+
+async function conflict(pool: pg.Pool, jobId: string, action: string): Promise<never> {
+  const status = (await currentStatus(pool, jobId)) ?? ("unknown" as JobStatus);
+  throw new IllegalTransitionError(jobId, status, action);
+}
+
+/** Cancels a pending or retrying job; its queued graphile job is removed in the same transaction. */
+export async function cancelJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: string) {
+  await findJob(db, user, jobId);
+  const row = await withTransaction(pool, async (client) => {
+    const updated = await applyTransition(client, {
+      jobId,
+      to: "cancelled",
+      from: ["pending", "retrying"],
+      set: { completed_at: "now()" },
+      event: {},
+    });
+    if (updated) await client.query("SELECT graphile_worker.remove_job($1)", [jobId]);
+    return updated;
+  });
+  if (!row) await conflict(pool, jobId, "cancel");
+  return findJob(db, user, jobId);
+}
+
+/**
+ * Requeues a failed job (jobs.retry and dlq.requeue): back to pending for a fresh
+ * series of attempts. Its history stays in the event log.
+ */
+export async function requeueJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: string) {
+  const job = await findJob(db, user, jobId);
+  if (!isJobType(job.type)) throw new Error(`Job ${jobId} has unknown type ${job.type}`);
+  const task = taskFor(job.type);
+  const row = await withTransaction(pool, async (client) => {
+    const updated = await applyTransition(client, {
+      jobId,
+      to: "pending",
+      from: ["failed"],
+      set: {
+        attempt: "0",
+        max_attempts: "$4",
+        result: "NULL",
+        progress: "NULL",
+        error: "NULL",
+        error_stack: "NULL",
+        dlq_reason: "NULL",
+        discarded_at: "NULL",
+        started_at: "NULL",
+        completed_at: "NULL",
+        run_at: "now()",
+      },
+      params: [task.maxAttempts],
+      event: {},
+    });
+    if (updated) {
+      await client.query(
+        "SELECT graphile_worker.add_job($1, json_build_object('jobId', $2::text), $3, now(), $4, $2::text, $5)",
+        [task.type, jobId, task.queue ?? null, GRAPHILE_MAX_ATTEMPTS, updated.priority],
+      );
+    }
+    return updated;
+  });
+  if (!row) await conflict(pool, jobId, "requeue");
+  return findJob(db, user, jobId);
+}
+
+/** Discards a dead-lettered job: it stays failed, out of the dead-letter queue (jobs.retry still works). */
+export async function discardJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: string) {
+  const job = await findJob(db, user, jobId);
+  const { rowCount } = await pool.query(
+    "UPDATE jobs SET discarded_at = now(), updated_at = now() WHERE id = $1 AND status = 'failed' AND discarded_at IS NULL",
+    [jobId],
+  );
+  if (!rowCount) {
+    if (job.status === "failed") throw new IllegalTransitionError(jobId, "failed", "discard (already discarded)");
+    await conflict(pool, jobId, "discard");
+  }
+  return findJob(db, user, jobId);
+}

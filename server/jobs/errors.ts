@@ -1,0 +1,38 @@
+/**
+ * Errors raised by job operations, each mapped to one tRPC code by the router
+ * (see server/trpc.ts): a client can switch on the code.
+ */
+import type { JobStatus } from "../../shared/states.js";
+
+/** The job does not exist or is not the caller's (indistinguishable on purpose). */
+export class JobNotFoundError extends Error {
+  constructor(jobId: string) {
+    super(`Job ${jobId} not found`);
+    this.name = "JobNotFoundError";
+  }
+}
+
+/** The action is not legal in the job's current state. */
+export class IllegalTransitionError extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly status: JobStatus,
+    action: string,
+  ) {
+    super(`Cannot ${action} job ${jobId}: it is ${status}`);
+    this.name = "IllegalTransitionError";
+  }
+}
+
+/** An idempotency key reused with a different payload. */
+export class IdempotencyConflictError extends Error {
+  constructor(
+    readonly key: string,
+    readonly index?: number,
+  ) {
+    super(
+      `${index === undefined ? "" : `jobs[${index}]: `}idempotency key "${key}" was already used with a different payload`,
+    );
+    this.name = "IdempotencyConflictError";
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * One per server process: LISTENs on the events doorbell, reads the event log
+ * by cursor once per ring, and fans each event out to the in-process
+ * subscribers whose scope matches. A subscriber's database work is its backfill
+ * only; live events cost no query per subscriber.
+ *
+ * Glossary: doorbell = a NOTIFY with no payload, meaning "the log grew";
+ * head = the hub's cursor, the last event it delivered.
+ */
+import pg from "pg";
+import type { Logger } from "../logger.js";
+import { type Cursor, jobEventsSince, type ScopedEvent, settledHead } from "./event-log.js";
+import { EVENTS_CHANNEL } from "./sql.js";
+
+export interface EventScope {
+  /** Undefined: every owner (admins). */
+  ownerId?: string | undefined;
+  jobId?: string | undefined;
+}
+
+/** A subscriber that fell this far behind is ended; it reconnects with lastEventId. */
+const MAX_BUFFERED = 10_000;
+const SAFETY_POLL_MS = 2_000;
+
+export class SubscriberOverflowError extends Error {
+  constructor() {
+    super("The event stream fell too far behind; reconnect with lastEventId to resume");
+    this.name = "SubscriberOverflowError";
+  }
+}
+
+/** A live subscription: an async iterator of events after `startCursor`. */
+export class Subscription implements AsyncIterable<ScopedEvent> {
+  private buffer: ScopedEvent[] = [];
+  private wake: (() => void) | undefined;
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(
+    readonly scope: EventScope,
+    readonly startCursor: Cursor,
+    private readonly onClose: (s: Subscription) => void,
+  ) {}
+
+  matches(event: ScopedEvent): boolean {
+    if (this.scope.ownerId !== undefined && event.ownerId !== this.scope.ownerId) return false;
+    if (this.scope.jobId !== undefined && event.event.jobId !== this.scope.jobId) return false;
+    return true;
+  }
+
+  push(event: ScopedEvent): void {
+    if (this.closed) return;
+    if (this.buffer.length >= MAX_BUFFERED) {
+      this.fail(new SubscriberOverflowError());
+      return;
+    }
+    this.buffer.push(event);
+    this.wake?.();
+  }
+
+  fail(error: Error): void {
+    this.failure = error;
+    this.wake?.();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose(this);
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ScopedEvent> {
+    while (!this.closed) {
+      const next = this.buffer.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = undefined;
+    }
+  }
+}
+
+export class EventHub {
+  private readonly subscribers = new Set<Subscription>();
+  private head: Cursor | undefined;
+  private listener: pg.Client | undefined;
+  private reading: Promise<void> | undefined;
+  private readAgain = false;
+  private heldBackDelay = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private safetyTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly connectionString: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.head = await settledHead(this.pool);
+    await this.listen();
+    this.safetyTimer = setInterval(() => this.ring(), SAFETY_POLL_MS);
+    this.safetyTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.safetyTimer);
+    clearTimeout(this.timer);
+    for (const subscription of this.subscribers) subscription.close();
+    await this.reading?.catch(() => {});
+    await this.listener?.end().catch(() => {});
+  }
+
+  /** Registers a subscriber; it receives every matching event after the hub's current head. */
+  subscribe(scope: EventScope): Subscription {
+    if (!this.head) throw new Error("EventHub not started");
+    const subscription = new Subscription(scope, this.head, (s) => this.subscribers.delete(s));
+    this.subscribers.add(subscription);
+    return subscription;
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.connectionString });
+    client.on("notification", () => this.ring());
+    client.on("error", (error) => {
+      this.logger.warn({ err: error.message }, "event listener connection lost; reconnecting");
+      void client.end().catch(() => {});
+      this.reconnect();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    this.listener = client;
+    // Anything that settled while we were not listening.
+    this.ring();
+  }
+
+  private reconnect(delay = 500): void {
+    if (this.stopped) return;
+    setTimeout(() => {
+      this.listen().catch((error: Error) => {
+        this.logger.warn({ err: error.message }, "event listener reconnect failed");
+        this.reconnect(Math.min(delay * 2, 10_000));
+      });
+    }, delay).unref();
+  }
+
+  /** The doorbell: read once now, or once more after the read in progress. */
+  private ring(): void {
+    if (this.stopped) return;
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    this.reading = this.readAll()
+      .catch((error: Error) => {
+        this.logger.warn({ err: error.message }, "reading the event log failed; will retry");
+        this.schedule(500);
+      })
+      .finally(() => {
+        this.reading = undefined;
+        if (this.readAgain) {
+          this.readAgain = false;
+          this.ring();
+        }
+      });
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.ring(), delayMs);
+    this.timer.unref();
+  }
+
+  private async readAll(): Promise<void> {
+    for (;;) {
+      const head = this.head;
+      if (!head) return;
+      const page = await jobEventsSince(this.pool, head, {}, 1000);
+      for (const event of page.events) {
+        this.head = event.cursor;
+        for (const subscription of this.subscribers) {
+          if (subscription.matches(event)) subscription.push(event);
+        }
+      }
+      if (page.events.length === 1000) continue;
+      if (page.heldBack) {
+        // An older transaction is still open; its commit may not ring (it may
+        // write no event), so look again soon, backing off while it lasts.
+        this.heldBackDelay = Math.min(Math.max(this.heldBackDelay * 2, 10), 500);
+        this.schedule(this.heldBackDelay);
+      } else {
+        this.heldBackDelay = 0;
+      }
+      return;
+    }
+  }
+}

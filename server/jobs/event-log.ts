@@ -1,0 +1,146 @@
+/**
+ * Reading the job event log by cursor. The cursor is (txid, id): the writing
+ * transaction's id, then the row id. A reader only reads rows whose transaction
+ * is older than every transaction still running (txid < the snapshot's xmin), so
+ * a row that commits late can never land behind a cursor already handed out:
+ * the stream is gap-free without serialising writers.
+ */
+import type { JobEvent } from "../../shared/events.js";
+import type { DlqReason, JobStatus } from "../../shared/states.js";
+import type { Queryable } from "./sql.js";
+
+export interface Cursor {
+  txid: string;
+  id: string;
+}
+
+/** An event with its owner, for scoping; `ownerId` never leaves the server. */
+export interface ScopedEvent {
+  cursor: Cursor;
+  ownerId: string;
+  event: JobEvent;
+}
+
+export const START: Cursor = { txid: "0", id: "0" };
+
+/** The opaque id handed to clients: "<txid>-<id>", both decimal. */
+export function encodeCursor(cursor: Cursor): string {
+  return `${cursor.txid}-${cursor.id}`;
+}
+
+/** Parses a client's lastEventId; undefined when malformed. */
+export function decodeCursor(value: string): Cursor | undefined {
+  const match = /^(\d{1,20})-(\d{1,19})$/.exec(value);
+  if (!match?.[1] || !match[2]) return undefined;
+  return { txid: match[1], id: match[2] };
+}
+
+export function compareCursors(a: Cursor, b: Cursor): number {
+  const byTxid = BigInt(a.txid) - BigInt(b.txid);
+  if (byTxid !== 0n) return byTxid < 0n ? -1 : 1;
+  const byId = BigInt(a.id) - BigInt(b.id);
+  return byId === 0n ? 0 : byId < 0n ? -1 : 1;
+}
+
+interface EventRow {
+  txid: string;
+  id: string;
+  job_id: string;
+  owner_id: string;
+  job_type: string;
+  kind: "transition" | "progress";
+  status: JobStatus;
+  attempt: number;
+  progress: Record<string, unknown> | null;
+  error: string | null;
+  reason: DlqReason | null;
+  next_run_at: Date | null;
+  at: Date;
+}
+
+function toScopedEvent(row: EventRow): ScopedEvent {
+  const cursor = { txid: row.txid, id: row.id };
+  return {
+    cursor,
+    ownerId: row.owner_id,
+    event: {
+      id: encodeCursor(cursor),
+      jobId: row.job_id,
+      jobType: row.job_type,
+      kind: row.kind,
+      status: row.status,
+      attempt: row.attempt,
+      at: row.at,
+      ...(row.progress ? { progress: row.progress } : {}),
+      ...(row.error ? { error: row.error } : {}),
+      ...(row.reason ? { reason: row.reason } : {}),
+      ...(row.next_run_at ? { nextRunAt: row.next_run_at } : {}),
+    },
+  };
+}
+
+const COLUMNS = `txid::text AS txid, id::text AS id, job_id, owner_id, job_type, kind, status, attempt,
+                 progress, error, reason, next_run_at, at`;
+
+export interface EventsPage {
+  events: ScopedEvent[];
+  /** True when rows exist past the visible horizon (a transaction older than them is still open). */
+  heldBack: boolean;
+}
+
+/**
+ * Events after `cursor` whose transactions are settled, in cursor order.
+ * `scope` narrows to one owner and/or one job.
+ */
+export async function jobEventsSince(
+  db: Queryable,
+  cursor: Cursor,
+  scope: { ownerId?: string | undefined; jobId?: string | undefined } = {},
+  limit = 1000,
+): Promise<EventsPage> {
+  const { rows } = await db.query<EventRow & { horizon: string }>(
+    `SELECT ${COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text AS horizon
+       FROM job_events
+      WHERE (txid, id) > ($1::text::xid8, $2::bigint)
+        AND txid < pg_snapshot_xmin(pg_current_snapshot())
+        AND ($3::uuid IS NULL OR owner_id = $3::uuid)
+        AND ($4::uuid IS NULL OR job_id = $4::uuid)
+      ORDER BY txid, id
+      LIMIT $5`,
+    [cursor.txid, cursor.id, scope.ownerId ?? null, scope.jobId ?? null, limit],
+  );
+  const events = rows.map(toScopedEvent);
+  let heldBack = false;
+  if (rows.length < limit) {
+    const { rows: pending } = await db.query(
+      `SELECT 1 FROM job_events
+        WHERE txid >= pg_snapshot_xmin(pg_current_snapshot()) AND (txid, id) > ($1::text::xid8, $2::bigint)
+        LIMIT 1`,
+      [cursor.txid, cursor.id],
+    );
+    heldBack = pending.length > 0;
+  }
+  return { events, heldBack };
+}
+
+/**
+ * The newest settled position: a live reader starting here sees every event
+ * that settles from now on and none before.
+ */
+export async function settledHead(db: Queryable): Promise<Cursor> {
+  const { rows } = await db.query<{ txid: string; id: string }>(
+    `SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::numeric - 1)::text AS txid,
+            '9223372036854775807' AS id`,
+  );
+  const row = rows[0];
+  return row ? { txid: row.txid, id: row.id } : START;
+}
+
+/** Whether a cursor names an event still in the log (false: pruned, or never existed). */
+export async function cursorRetained(db: Queryable, cursor: Cursor): Promise<boolean> {
+  const { rows } = await db.query(`SELECT 1 FROM job_events WHERE id = $1::bigint AND txid = $2::text::xid8`, [
+    cursor.id,
+    cursor.txid,
+  ]);
+  return rows.length > 0;
+}

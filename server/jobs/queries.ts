@@ -1,0 +1,114 @@
+/**
+ * Reads of jobs through Prisma, always scoped to the caller: a job that is not
+ * the caller's is indistinguishable from one that does not exist.
+ */
+import type { JobEvent } from "../../shared/events.js";
+import type { JobView } from "../../shared/job-view.js";
+import type { JobStatus } from "../../shared/states.js";
+import type { AuthUser } from "../auth/tokens.js";
+import type { Db } from "../db/pool.js";
+import type { Prisma } from "../generated/prisma/client.js";
+import { JobNotFoundError } from "./errors.js";
+import type { Queryable } from "./sql.js";
+import { toJobView } from "./serialize.js";
+import { jobEventsSince, START } from "./event-log.js";
+
+/** Admins see every owner's jobs; anyone else, their own. */
+export function ownerScope(user: AuthUser): string | undefined {
+  return user.role === "admin" ? undefined : user.id;
+}
+
+export async function findJob(db: Db, user: AuthUser, jobId: string) {
+  const job = await db.job.findFirst({ where: { id: jobId, ownerId: ownerScope(user) } });
+  if (!job) throw new JobNotFoundError(jobId);
+  return job;
+}
+
+export async function getJobWithEvents(
+  db: Db,
+  sql: Queryable,
+  user: AuthUser,
+  jobId: string,
+): Promise<JobView & { events: JobEvent[] }> {
+  const job = await findJob(db, user, jobId);
+  const events: JobEvent[] = [];
+  let cursor = START;
+  for (;;) {
+    const page = await jobEventsSince(sql, cursor, { jobId }, 1000);
+    events.push(...page.events.map((e) => e.event));
+    const last = page.events.at(-1);
+    if (!last || page.events.length < 1000) break;
+    cursor = last.cursor;
+  }
+  return { ...toJobView(job), events };
+}
+
+/** Page cursor for lists ordered newest first: "<ISO time>_<uuid>". */
+export function encodePageCursor(at: Date, id: string): string {
+  return `${at.toISOString()}_${id}`;
+}
+
+export function decodePageCursor(cursor: string): { at: Date; id: string } | undefined {
+  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)_([0-9a-f-]{36})$/.exec(cursor);
+  if (!match?.[1] || !match[2]) return undefined;
+  const at = new Date(match[1]);
+  return Number.isNaN(at.getTime()) ? undefined : { at, id: match[2] };
+}
+
+export interface ListFilter {
+  status?: JobStatus | undefined;
+  type?: string | undefined;
+  cursor?: { at: Date; id: string } | undefined;
+  limit: number;
+}
+
+export async function listJobs(db: Db, user: AuthUser, filter: ListFilter) {
+  const where: Prisma.JobWhereInput = {
+    ownerId: ownerScope(user),
+    status: filter.status,
+    type: filter.type,
+  };
+  if (filter.cursor) {
+    where.OR = [
+      { createdAt: { lt: filter.cursor.at } },
+      { createdAt: filter.cursor.at, id: { lt: filter.cursor.id } },
+    ];
+  }
+  const rows = await db.job.findMany({
+    where,
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take: filter.limit + 1,
+  });
+  const items = rows.slice(0, filter.limit);
+  const last = items.at(-1);
+  const nextCursor = rows.length > filter.limit && last ? encodePageCursor(last.createdAt, last.id) : null;
+  return { items: items.map(toJobView), nextCursor };
+}
+
+/** The dead-letter queue: failed, not discarded, most recently failed first. */
+export async function listDeadLetters(
+  db: Db,
+  user: AuthUser,
+  filter: { cursor?: { at: Date; id: string } | undefined; limit: number },
+) {
+  const where: Prisma.JobWhereInput = { ownerId: ownerScope(user), status: "failed", discardedAt: null };
+  if (filter.cursor) {
+    where.OR = [
+      { completedAt: { lt: filter.cursor.at } },
+      { completedAt: filter.cursor.at, id: { lt: filter.cursor.id } },
+    ];
+  }
+  const rows = await db.job.findMany({
+    where,
+    orderBy: [{ completedAt: "desc" }, { id: "desc" }],
+    take: filter.limit + 1,
+  });
+  const items = rows.slice(0, filter.limit);
+  const last = items.at(-1);
+  const nextCursor =
+    rows.length > filter.limit && last?.completedAt ? encodePageCursor(last.completedAt, last.id) : null;
+  return {
+    items: items.map((job) => ({ ...toJobView(job), reason: job.dlqReason, lastError: job.error })),
+    nextCursor,
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * `npm run dev` (with --dev: Vite with hot reload, a demo token printed) and
+ * `npm start` (the built client). SIGTERM/SIGINT shut down gracefully; a second
+ * signal forces the exit.
+ */
+import { startApp } from "./app.js";
+import { issueToken } from "./auth/tokens.js";
+import { loadConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+
+const dev = process.argv.includes("--dev");
+const config = loadConfig(dev ? { NODE_ENV: "development", WEBHOOK_ALLOW_LOOPBACK: "true", ...process.env } : process.env);
+const logger = createLogger(config.LOG_LEVEL);
+
+try {
+  const app = await startApp(config, logger, { client: dev ? "vite" : "static" });
+  const publicUrl = `http://localhost:${app.port}`;
+  logger.info({ url: publicUrl, worker: config.WORKER }, "Typed Jobs is up");
+  if (dev) {
+    const token = await issueToken(app.services.db, "demo@typed-jobs.local", { admin: true });
+    process.stdout.write(
+      `\n  Typed Jobs: ${publicUrl}\n  Demo admin token (Authorization: Bearer ...):\n  ${token}\n\n`,
+    );
+  }
+
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, "second signal: exiting now; interrupted jobs will retry");
+      process.exit(1);
+    }
+    logger.info({ signal }, "shutting down");
+    app.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+} catch (error) {
+  logger.fatal({ err: error }, "failed to start");
+  process.exit(1);
+}

@@ -1,0 +1,56 @@
+/**
+ * The email task: sends one message over SMTP (SMTP_URL, or the development
+ * sink). Sending is recorded per job in email_sends and the Message-ID derives
+ * from the job id, so a second run of the same job never sends a second message
+ * (and a receiver can drop a duplicate from a crash between send and record).
+ */
+import { emailJob } from "../../shared/jobs.js";
+import { classifySmtpError, transportFor } from "../email/transport.js";
+import { defineTask } from "./types.js";
+
+export function messageIdFor(jobId: string): string {
+  return `<${jobId}@typed-jobs.local>`;
+}
+
+export const emailTask = defineTask({
+  type: "email",
+  schema: emailJob,
+  maxAttempts: 5,
+  backoff: { baseMs: 2_000, maxMs: 5 * 60_000 },
+  timeouts: { softMs: 30_000, hardMs: 45_000 },
+  async run({ jobId, payload, signal, progress, services, logger }) {
+    const { db, config } = services;
+    const previous = await db.emailSend.findUnique({ where: { jobId } });
+    if (previous) {
+      logger.info({ messageId: previous.messageId }, "email already sent by an earlier attempt; not sending again");
+      return { messageId: previous.messageId, accepted: previous.accepted as string[], response: previous.response };
+    }
+    if (!config.SMTP_URL) throw new Error("SMTP_URL is not configured");
+    signal.throwIfAborted();
+    progress({ percent: 10, note: "Connecting to the SMTP server", stage: "connecting" });
+
+    const messageId = messageIdFor(jobId);
+    let info: { accepted?: (string | { address: string })[]; response?: string };
+    try {
+      info = await transportFor(config.SMTP_URL).sendMail({
+        from: config.SMTP_FROM,
+        to: payload.to,
+        subject: payload.subject,
+        text: payload.body,
+        ...(payload.html === undefined ? {} : { html: payload.html }),
+        messageId,
+      });
+    } catch (error) {
+      throw classifySmtpError(error);
+    }
+    const accepted = (info.accepted ?? []).map((a) => (typeof a === "string" ? a : a.address));
+    const response = info.response ?? "";
+    await db.emailSend.upsert({
+      where: { jobId },
+      create: { jobId, messageId, accepted, response },
+      update: {},
+    });
+    progress({ percent: 100, note: "Sent", stage: "sent" });
+    return { messageId, accepted, response };
+  },
+});

@@ -1,0 +1,19 @@
+/**
+ * Errors a task throws to steer the wrapper. Anything else is transient and retried.
+ */
+
+/** A failure that no retry can fix (bad recipient, 4xx from a webhook target): fail now. */
+export class PermanentError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PermanentError";
+  }
+}
+
+/** Explicitly transient (the default for any other error); for readability at throw sites. */
+export class TransientError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TransientError";
+  }
+}

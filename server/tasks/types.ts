@@ -1,0 +1,68 @@
+/**
+ * What a task file declares: one definition object per job type. The runner
+ * wrapper (server/worker/run-attempt.ts) owns every state transition; a task
+ * only does its work, reports progress and returns its result.
+ */
+import type pg from "pg";
+import type { JobPayload, JobProgress, JobRegistry, JobResult, JobType } from "../../shared/jobs.js";
+import type { Config } from "../config.js";
+import type { Db } from "../db/pool.js";
+import type { Logger } from "../logger.js";
+
+export interface Backoff {
+  /** Delay before the second attempt; doubles (by `factor`) each attempt after. */
+  baseMs: number;
+  maxMs: number;
+  factor?: number;
+}
+
+export interface Timeouts {
+  /** The handler's AbortSignal fires here; a well-behaved handler stops. */
+  softMs: number;
+  /** The wrapper abandons the attempt here and treats it as a transient failure. */
+  hardMs: number;
+}
+
+/** Progress a handler reports: percent and note, plus its job type's own fields. */
+export type ProgressReport<T extends JobType> = JobProgress<T>;
+
+export interface TaskServices {
+  db: Db;
+  pool: pg.Pool;
+  config: Config;
+}
+
+export interface TaskContext<T extends JobType> {
+  jobId: string;
+  attempt: number;
+  /** Parsed again with the job type's zod schema before the handler runs. */
+  payload: JobPayload<T>;
+  /** Fires at the soft time limit and at shutdown after the grace period. */
+  signal: AbortSignal;
+  /** Saves and streams progress (throttled); ignored once the attempt is stale. */
+  progress: (report: ProgressReport<T>) => void;
+  logger: Logger;
+  services: TaskServices;
+}
+
+export interface TaskDefinition<T extends JobType> {
+  type: T;
+  schema: JobRegistry[T];
+  maxAttempts: number;
+  backoff: Backoff;
+  timeouts: Timeouts;
+  /** A graphile-worker named queue: jobs in one queue run one at a time, in order. */
+  queue?: string;
+  run: (ctx: TaskContext<T>) => Promise<JobResult<T>>;
+}
+
+export function defineTask<T extends JobType>(definition: TaskDefinition<T>): TaskDefinition<T> {
+  return definition;
+}
+
+/** Exponential backoff with equal jitter: half the delay fixed, half random. */
+export function backoffDelayMs(backoff: Backoff, attempt: number, random = Math.random): number {
+  const exponential = backoff.baseMs * (backoff.factor ?? 2) ** Math.max(0, attempt - 1);
+  const capped = Math.min(backoff.maxMs, exponential);
+  return Math.round(capped / 2 + random() * (capped / 2));
+}

@@ -1,0 +1,55 @@
+/**
+ * The one initTRPC. Zod failures reach the client as `data.zodError.issues`
+ * (each with its path), in production too; domain errors become codes a client
+ * can switch on (NOT_FOUND, CONFLICT, ...).
+ */
+import { initTRPC, TRPCError } from "@trpc/server";
+import { ZodError } from "zod";
+import { transformer } from "../shared/transformer.js";
+import type { Context } from "./context.js";
+import { IdempotencyConflictError, IllegalTransitionError, JobNotFoundError } from "./jobs/errors.js";
+
+const t = initTRPC.context<Context>().create({
+  transformer,
+  isDev: process.env.NODE_ENV !== "production",
+  errorFormatter({ shape, error }) {
+    const zod = error.cause instanceof ZodError ? error.cause : undefined;
+    return {
+      ...shape,
+      data: { ...shape.data, zodError: zod ? { issues: zod.issues } : null },
+    };
+  },
+});
+
+/** Maps errors thrown by the job modules to tRPC codes. */
+function toTrpcError(cause: unknown): TRPCError | undefined {
+  if (cause instanceof JobNotFoundError) return new TRPCError({ code: "NOT_FOUND", message: cause.message, cause });
+  if (cause instanceof IllegalTransitionError || cause instanceof IdempotencyConflictError) {
+    return new TRPCError({ code: "CONFLICT", message: cause.message, cause });
+  }
+  if (cause instanceof ZodError) return new TRPCError({ code: "BAD_REQUEST", message: cause.message, cause });
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  // Postgres unreachable: say so, rather than a generic 500.
+  if (code === "ECONNREFUSED" || code === "57P01" || code === "57P03" || code === "ETIMEDOUT") {
+    return new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The database is unavailable; try again", cause });
+  }
+  return undefined;
+}
+
+const mapErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok) {
+    const mapped = toTrpcError(result.error.cause);
+    if (mapped) throw mapped;
+  }
+  return result;
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const publicProcedure = t.procedure.use(mapErrors);
+
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in or send a bearer token" });
+  return next({ ctx: { ...ctx, user: ctx.user } });
+});

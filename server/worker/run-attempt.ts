@@ -1,0 +1,309 @@
+/**
+ * The wrapper around every task: it owns each transition of an attempt.
+ *
+ *   pending|retrying -> running (attempt n, new fencing token)
+ *   running -> succeeded (result)            handler returned
+ *   running -> retrying (error, next run)    transient error, attempts left
+ *   running -> failed (dead-letter reason)   PermanentError, or the last attempt failed
+ *
+ * Every write after "running" carries the attempt's fencing token: once the job
+ * has moved on (hard time limit, cancel, crash sweep), a late write from this
+ * attempt matches nothing and is dropped.
+ */
+import type { JobType } from "../../shared/jobs.js";
+import type { DlqReason } from "../../shared/states.js";
+import { withTransaction } from "../db/pool.js";
+import { applyTransition, currentStatus, recordProgress } from "../jobs/transitions.js";
+import type { JobRow } from "../jobs/sql.js";
+import type { Logger } from "../logger.js";
+import { PermanentError } from "../tasks/errors.js";
+import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
+
+/** graphile-worker's attempts for the wrapper itself (see enqueue.ts). */
+const GRAPHILE_MAX_ATTEMPTS = 25;
+const PROGRESS_INTERVAL_MS = 250;
+
+export class TimeLimitError extends Error {
+  constructor(kind: "soft" | "hard", ms: number) {
+    super(`${kind === "soft" ? "Soft" : "Hard"} time limit of ${ms} ms exceeded`);
+    this.name = "TimeLimitError";
+  }
+}
+
+export class ShutdownError extends Error {
+  constructor() {
+    super("Worker shutting down: attempt interrupted");
+    this.name = "ShutdownError";
+  }
+}
+
+export class StaleAttemptError extends Error {
+  constructor() {
+    super("This attempt is stale: the job has moved on");
+    this.name = "StaleAttemptError";
+  }
+}
+
+export interface AttemptDeps {
+  services: TaskServices;
+  logger: Logger;
+  /** Attempts in flight in this process, so shutdown can abort them. */
+  inFlight: Set<AbortController>;
+}
+
+/** Starts the next attempt, recording a crashed previous attempt first if there is one. */
+async function startAttempt(
+  deps: AttemptDeps,
+  task: TaskDefinition<JobType>,
+  jobId: string,
+  log: Logger,
+): Promise<JobRow | undefined> {
+  const { pool } = deps.services;
+  for (let tries = 0; tries < 3; tries++) {
+    const row = await applyTransition(pool, {
+      jobId,
+      to: "running",
+      from: ["pending", "retrying"],
+      set: {
+        attempt: "attempt + 1",
+        fence: "fence + 1",
+        started_at: "now()",
+        progress: "NULL",
+        error: "NULL",
+        error_stack: "NULL",
+      },
+      event: {},
+    });
+    if (row) return row;
+    const status = await currentStatus(pool, jobId);
+    if (status !== "running") {
+      log.info({ state: status ?? "missing" }, "job not runnable; skipping");
+      return undefined;
+    }
+    // Still "running": the process running the previous attempt died without
+    // recording an outcome. Record it as crashed, then start afresh at once.
+    const crashed = await recordCrashedAttempt(deps, task, jobId);
+    log.warn({ state: crashed?.status }, "previous attempt crashed");
+    if (crashed?.status !== "retrying") return undefined;
+  }
+  return undefined;
+}
+
+export async function recordCrashedAttempt(
+  deps: AttemptDeps,
+  task: TaskDefinition<JobType>,
+  jobId: string,
+): Promise<JobRow | undefined> {
+  const { pool } = deps.services;
+  const { rows } = await pool.query<{ attempt: number; fence: string }>(
+    "SELECT attempt, fence::text AS fence FROM jobs WHERE id = $1 AND status = 'running'",
+    [jobId],
+  );
+  const current = rows[0];
+  if (!current) return undefined;
+  const error = "The worker running this attempt stopped without recording an outcome (crashed)";
+  if (current.attempt >= task.maxAttempts) {
+    return fail(pool, jobId, current.fence, "crashed", error, null);
+  }
+  return applyTransition(pool, {
+    jobId,
+    to: "retrying",
+    fence: current.fence,
+    set: { run_at: "now()", error: "$4", error_stack: "NULL" },
+    params: [error],
+    event: { error, reason: "crashed", nextRunAt: new Date() },
+  });
+}
+
+function fail(
+  pool: TaskServices["pool"],
+  jobId: string,
+  fence: string,
+  reason: DlqReason,
+  error: string,
+  stack: string | null,
+) {
+  return applyTransition(pool, {
+    jobId,
+    to: "failed",
+    from: ["running"],
+    fence,
+    set: { error: "$4", error_stack: "$5", dlq_reason: "$6", completed_at: "now()", discarded_at: "NULL" },
+    params: [error, stack, reason],
+    event: { error, reason },
+  });
+}
+
+/** Runs one attempt of `jobId`. Throws only when recording an outcome failed (graphile-worker then retries). */
+export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType>, jobId: string): Promise<void> {
+  const { pool } = deps.services;
+  const baseLog = deps.logger.child({ jobId, type: task.type });
+  const job = await startAttempt(deps, task, jobId, baseLog);
+  if (!job) return;
+  const { attempt, fence } = job;
+  const log = baseLog.child({ attempt });
+  log.info({ state: "running" }, "attempt started");
+
+  const controller = new AbortController();
+  deps.inFlight.add(controller);
+  const timers: NodeJS.Timeout[] = [];
+  let progressWrites = Promise.resolve();
+  let lastProgressAt = 0;
+  let pendingProgress: Record<string, unknown> | undefined;
+  let progressTimer: NodeJS.Timeout | undefined;
+
+  const writeProgress = () => {
+    const report = pendingProgress;
+    pendingProgress = undefined;
+    progressTimer = undefined;
+    if (!report) return;
+    lastProgressAt = Date.now();
+    progressWrites = progressWrites
+      .then(() => recordProgress(pool, jobId, fence, report))
+      .then((current) => {
+        if (!current && !controller.signal.aborted) controller.abort(new StaleAttemptError());
+      })
+      .catch((error: Error) => log.warn({ err: error.message }, "progress not saved"));
+  };
+
+  const progress = (report: unknown) => {
+    const parsed = task.schema.progress.safeParse(report);
+    if (!parsed.success) {
+      log.warn({ issues: parsed.error.issues }, "progress report does not match the schema; dropped");
+      return;
+    }
+    pendingProgress = parsed.data;
+    if (progressTimer) return;
+    const wait = Math.max(0, lastProgressAt + PROGRESS_INTERVAL_MS - Date.now());
+    if (wait === 0) writeProgress();
+    else progressTimer = setTimeout(writeProgress, wait);
+  };
+
+  type Outcome = { ok: true; result: unknown } | { ok: false; error: unknown };
+  let outcome: Outcome;
+  try {
+    const payload = task.schema.payload.safeParse(job.payload);
+    if (!payload.success) {
+      throw new PermanentError(`Stored payload no longer matches the ${task.type} schema: ${payload.error.message}`);
+    }
+    timers.push(
+      setTimeout(() => controller.abort(new TimeLimitError("soft", task.timeouts.softMs)), task.timeouts.softMs),
+    );
+    const hardLimit = new Promise<Outcome>((resolve) => {
+      timers.push(
+        setTimeout(
+          () => {
+            const error = new TimeLimitError("hard", task.timeouts.hardMs);
+            if (!controller.signal.aborted) controller.abort(error);
+            resolve({ ok: false, error });
+          },
+          task.timeouts.hardMs,
+        ),
+      );
+    });
+    const handler = task
+      .run({
+        jobId,
+        attempt,
+        payload: payload.data,
+        signal: controller.signal,
+        progress,
+        logger: log,
+        services: deps.services,
+      } as Parameters<typeof task.run>[0])
+      .then(
+        (result): Outcome => ({ ok: true, result }),
+        (error: unknown): Outcome => ({ ok: false, error }),
+      );
+    outcome = await Promise.race([handler, hardLimit]);
+  } catch (error) {
+    outcome = { ok: false, error };
+  } finally {
+    for (const timer of timers) clearTimeout(timer);
+    deps.inFlight.delete(controller);
+  }
+
+  // Progress reported before the outcome is written first, so events stay in order.
+  clearTimeout(progressTimer);
+  writeProgress();
+  await progressWrites;
+
+  if (outcome.ok) {
+    const result = task.schema.result.safeParse(outcome.result);
+    if (result.success) {
+      const row = await applyTransition(pool, {
+        jobId,
+        to: "succeeded",
+        from: ["running"],
+        fence,
+        set: { result: "$4::jsonb", completed_at: "now()" },
+        params: [JSON.stringify(result.data)],
+        event: {},
+      });
+      if (row) log.info({ state: "succeeded" }, "attempt succeeded");
+      else log.warn({ state: await currentStatus(pool, jobId) }, "result of a stale attempt dropped");
+      return;
+    }
+    outcome = {
+      ok: false,
+      error: new PermanentError(`Result does not match the ${task.type} schema: ${result.error.message}`),
+    };
+  }
+  await recordFailure(deps, task, job, outcome.error, controller.signal, log);
+}
+
+async function recordFailure(
+  deps: AttemptDeps,
+  task: TaskDefinition<JobType>,
+  job: JobRow,
+  thrown: unknown,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  const { pool } = deps.services;
+  const { id: jobId, attempt, fence } = job;
+  // A handler stopped by its abort signal usually throws an AbortError; the
+  // signal's reason says why it was aborted.
+  const error = signal.aborted && !(thrown instanceof PermanentError) ? signal.reason : thrown;
+  const err = error instanceof Error ? error : new Error(String(error));
+  if (err instanceof StaleAttemptError) {
+    log.warn("attempt abandoned: the job moved on");
+    return;
+  }
+  const isTimeout = err instanceof TimeLimitError;
+  const lastAttempt = attempt >= task.maxAttempts;
+  let reason: DlqReason | undefined;
+  if (err instanceof PermanentError) reason = "permanent_error";
+  else if (lastAttempt) reason = isTimeout ? "timeout" : "retries_exhausted";
+
+  if (reason) {
+    const row = await fail(pool, jobId, fence, reason, err.message, err.stack ?? null);
+    if (row) log.error({ state: "failed", reason, err: err.message }, "job failed into the dead-letter queue");
+    else log.warn("failure of a stale attempt dropped");
+    return;
+  }
+
+  const nextRunAt = new Date(Date.now() + backoffDelayMs(task.backoff, attempt));
+  const row = await withTransaction(pool, async (client) => {
+    const updated = await applyTransition(client, {
+      jobId,
+      to: "retrying",
+      from: ["running"],
+      fence,
+      set: { run_at: "$4", error: "$5", error_stack: "$6" },
+      params: [nextRunAt, err.message, err.stack ?? null],
+      event: { error: err.message, nextRunAt },
+    });
+    if (updated) {
+      // The running graphile job still holds this key; add_job gives the key to
+      // a new job and retires the locked one (see graphile_worker.add_jobs).
+      await client.query(
+        "SELECT graphile_worker.add_job($1, json_build_object('jobId', $2::text), $3, $4, $5, $2::text, $6)",
+        [task.type, jobId, task.queue ?? null, nextRunAt, GRAPHILE_MAX_ATTEMPTS, updated.priority],
+      );
+    }
+    return updated;
+  });
+  if (row) log.warn({ state: "retrying", err: err.message, nextRunAt }, "attempt failed; will retry");
+  else log.warn("failure of a stale attempt dropped");
+}

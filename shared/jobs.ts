@@ -1,0 +1,90 @@
+/**
+ * The job registry: the single source of truth for job types. Each type declares
+ * its payload, progress and result schemas; the router, the worker and the client
+ * all infer their types from here. Isomorphic: no Node or database imports.
+ *
+ * To add a job type: add an entry here and one task file in server/tasks/.
+ */
+import { z } from "zod";
+
+/** A header-safe line: CR or LF in an address or subject would allow header injection. */
+const singleLine = (field: string) =>
+  z.string().refine((v) => !/[\r\n]/.test(v), { message: `${field} must not contain CR or LF` });
+
+/** Every progress report has a percent and an optional note; job types add their own fields. */
+export const baseProgressSchema = z.object({
+  percent: z.number().min(0).max(100),
+  note: z.string().max(500).optional(),
+});
+
+export const emailJob = {
+  payload: z.object({
+    to: z.email().max(254).pipe(singleLine("to")),
+    subject: singleLine("subject").pipe(z.string().min(1).max(998)),
+    body: z.string().max(1_000_000),
+    html: z.string().max(1_000_000).optional(),
+  }),
+  progress: baseProgressSchema.extend({
+    stage: z.enum(["connecting", "sending", "sent"]).optional(),
+  }),
+  result: z.object({
+    messageId: z.string(),
+    accepted: z.array(z.string()),
+    response: z.string(),
+  }),
+};
+
+export const jobRegistry = {
+  email: emailJob,
+} as const;
+
+export type JobRegistry = typeof jobRegistry;
+export type JobType = keyof JobRegistry;
+export const jobTypes = Object.keys(jobRegistry) as [JobType, ...JobType[]];
+
+export type JobPayload<T extends JobType> = z.infer<JobRegistry[T]["payload"]>;
+export type JobProgress<T extends JobType> = z.infer<JobRegistry[T]["progress"]>;
+export type JobResult<T extends JobType> = z.infer<JobRegistry[T]["result"]>;
+
+export function isJobType(value: string): value is JobType {
+  return Object.hasOwn(jobRegistry, value);
+}
+
+/** Idempotency keys: 1 to 255 printable ASCII characters. */
+export const idempotencyKeySchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x20-\x7E]+$/, "idempotencyKey must be printable characters");
+
+const enqueueOptions = {
+  idempotencyKey: idempotencyKeySchema.optional(),
+  runAt: z.coerce.date().optional(),
+  /** Lower runs first, as in graphile-worker. */
+  priority: z.number().int().min(-32768).max(32767).optional(),
+};
+
+/** One enqueue request, discriminated by job type, typed from the registry. */
+export type EnqueueItem = {
+  [T in JobType]: {
+    type: T;
+    payload: JobPayload<T>;
+    idempotencyKey?: string | undefined;
+    runAt?: Date | undefined;
+    priority?: number | undefined;
+  };
+}[JobType];
+
+const itemSchemas = jobTypes.map((type) =>
+  z.object({ type: z.literal(type), payload: jobRegistry[type].payload, ...enqueueOptions }),
+);
+
+// zod cannot infer a union built from a runtime list, so the type comes from the
+// mapped `EnqueueItem` above; both are derived from the same registry.
+export const enqueueItemSchema = z.discriminatedUnion(
+  "type",
+  itemSchemas as unknown as [(typeof itemSchemas)[number], ...(typeof itemSchemas)[number][]],
+) as unknown as z.ZodType<EnqueueItem>;
+
+export const MAX_BATCH = 10_000;
+export const enqueueManySchema = z.object({ jobs: z.array(enqueueItemSchema).min(1).max(MAX_BATCH) });
