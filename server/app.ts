@@ -18,7 +18,7 @@ import { EventHub } from "./jobs/event-hub.js";
 import type { Logger } from "./logger.js";
 import { restRouter } from "./rest.js";
 import { appRouter } from "./routers/_app.js";
-import { startWorker, type WorkerHandle } from "./worker/runner.js";
+import { startWorker, type TaskTuning, type WorkerHandle } from "./worker/runner.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -33,7 +33,12 @@ export interface RunningApp {
   stop: (graceMs?: number) => Promise<void>;
 }
 
-export async function startApp(config: Config, logger: Logger, options: { client: ClientMode }): Promise<RunningApp> {
+export interface StartOptions {
+  client: ClientMode;
+  tuning?: TaskTuning;
+}
+
+export async function startApp(config: Config, logger: Logger, options: StartOptions): Promise<RunningApp> {
   const cleanups: (() => Promise<void>)[] = [];
   const database = await openDatabase(config, logger);
   cleanups.push(database.close);
@@ -52,7 +57,10 @@ export async function startApp(config: Config, logger: Logger, options: { client
 
   const worker =
     config.WORKER === "on"
-      ? await startWorker({ db, pool, config }, logger, { concurrency: config.WORKER_CONCURRENCY })
+      ? await startWorker({ db, pool, config }, logger, {
+          concurrency: config.WORKER_CONCURRENCY,
+          tuning: options.tuning,
+        })
       : undefined;
 
   const app = express();

@@ -21,13 +21,18 @@ const t = initTRPC.context<Context>().create({
   },
 });
 
+/** "payload.to: Invalid email address; ..." — names each field. */
+function describeIssues(error: ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? `${i.path.join(".")}: ` : ""}${i.message}`).join("; ");
+}
+
 /** Maps errors thrown by the job modules to tRPC codes. */
 function toTrpcError(cause: unknown): TRPCError | undefined {
   if (cause instanceof JobNotFoundError) return new TRPCError({ code: "NOT_FOUND", message: cause.message, cause });
   if (cause instanceof IllegalTransitionError || cause instanceof IdempotencyConflictError) {
     return new TRPCError({ code: "CONFLICT", message: cause.message, cause });
   }
-  if (cause instanceof ZodError) return new TRPCError({ code: "BAD_REQUEST", message: cause.message, cause });
+  if (cause instanceof ZodError) return new TRPCError({ code: "BAD_REQUEST", message: describeIssues(cause), cause });
   const code = (cause as { code?: unknown } | undefined)?.code;
   // Postgres unreachable: say so, rather than a generic 500.
   if (code === "ECONNREFUSED" || code === "57P01" || code === "57P03" || code === "ETIMEDOUT") {

@@ -117,6 +117,8 @@ export async function startEmbeddedPostgres(
   const EmbeddedPostgres = await importEmbeddedPostgres();
   const port = await freePort();
   const isRoot = process.getuid?.() === 0;
+  // As root, Postgres runs as the OS user "postgres", which must be able to enter DATA_DIR.
+  if (isRoot) await fs.chmod(dataDir, 0o755);
   const instance = new EmbeddedPostgres({
     databaseDir,
     port,

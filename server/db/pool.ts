@@ -13,6 +13,8 @@ export function createPool(connectionString: string, max: number): pg.Pool {
   // An idle client that loses its connection (Postgres restarting) emits here;
   // without a listener that would crash the process. The pool replaces it.
   pool.on("error", () => {});
+  // Same for a checked-out client: its query fails and the caller handles that.
+  pool.on("connect", (client) => client.on("error", () => {}));
   return pool;
 }
 

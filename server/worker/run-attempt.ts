@@ -82,27 +82,23 @@ async function startAttempt(
     }
     // Still "running": the process running the previous attempt died without
     // recording an outcome. Record it as crashed, then start afresh at once.
-    const crashed = await recordCrashedAttempt(deps, task, jobId);
+    const crashed = await recordCrashedAttempt(deps, jobId);
     log.warn({ state: crashed?.status }, "previous attempt crashed");
     if (crashed?.status !== "retrying") return undefined;
   }
   return undefined;
 }
 
-export async function recordCrashedAttempt(
-  deps: AttemptDeps,
-  task: TaskDefinition<JobType>,
-  jobId: string,
-): Promise<JobRow | undefined> {
+export async function recordCrashedAttempt(deps: AttemptDeps, jobId: string): Promise<JobRow | undefined> {
   const { pool } = deps.services;
-  const { rows } = await pool.query<{ attempt: number; fence: string }>(
-    "SELECT attempt, fence::text AS fence FROM jobs WHERE id = $1 AND status = 'running'",
+  const { rows } = await pool.query<{ attempt: number; max_attempts: number; fence: string }>(
+    "SELECT attempt, max_attempts, fence::text AS fence FROM jobs WHERE id = $1 AND status = 'running'",
     [jobId],
   );
   const current = rows[0];
   if (!current) return undefined;
   const error = "The worker running this attempt stopped without recording an outcome (crashed)";
-  if (current.attempt >= task.maxAttempts) {
+  if (current.attempt >= current.max_attempts) {
     return fail(pool, jobId, current.fence, "crashed", error, null);
   }
   return applyTransition(pool, {
@@ -271,7 +267,8 @@ async function recordFailure(
     return;
   }
   const isTimeout = err instanceof TimeLimitError;
-  const lastAttempt = attempt >= task.maxAttempts;
+  // The job's own max_attempts, fixed at enqueue (a deploy that changes the task's default does not reach it).
+  const lastAttempt = attempt >= job.max_attempts;
   let reason: DlqReason | undefined;
   if (err instanceof PermanentError) reason = "permanent_error";
   else if (lastAttempt) reason = isTimeout ? "timeout" : "retries_exhausted";

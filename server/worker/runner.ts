@@ -8,12 +8,16 @@
  * *worker* pulls jobs and runs tasks; the *runner* owns the workers and cron.
  */
 import { run, type Runner, type TaskList } from "graphile-worker";
+import type { JobType } from "../../shared/jobs.js";
 import type { Logger } from "../logger.js";
 import { cleanupIdempotencyKeys, HOUSEKEEPING_CRONTAB } from "../tasks/housekeeping.js";
 import { tasks } from "../tasks/index.js";
 import type { TaskDefinition, TaskServices } from "../tasks/types.js";
 import { graphileLogger } from "./graphile-logger.js";
 import { type AttemptDeps, runAttempt, ShutdownError } from "./run-attempt.js";
+
+/** Per-type overrides of a task's backoff and time limits (tests and operators). */
+export type TaskTuning = Partial<Record<JobType, Partial<Pick<TaskDefinition<JobType>, "backoff" | "timeouts">>>>;
 
 export interface WorkerHandle {
   /** Stops taking jobs, lets running ones finish for `graceMs`, then aborts them. */
@@ -24,11 +28,12 @@ export interface WorkerHandle {
 export async function startWorker(
   services: TaskServices,
   logger: Logger,
-  options: { concurrency: number },
+  options: { concurrency: number; tuning?: TaskTuning | undefined },
 ): Promise<WorkerHandle> {
   const deps: AttemptDeps = { services, logger, inFlight: new Set() };
   const taskList: TaskList = { cleanup_idempotency_keys: cleanupIdempotencyKeys(services.pool) };
-  for (const task of Object.values(tasks) as TaskDefinition<never>[]) {
+  for (const declared of Object.values(tasks) as TaskDefinition<JobType>[]) {
+    const task = { ...declared, ...options.tuning?.[declared.type] };
     taskList[task.type] = async (payload) => {
       const jobId = (payload as { jobId?: unknown } | null)?.jobId;
       if (typeof jobId !== "string") {
