@@ -260,7 +260,8 @@ async function recordFailure(
   const { id: jobId, attempt, fence } = job;
   // A handler stopped by its abort signal usually throws an AbortError; the
   // signal's reason says why it was aborted.
-  const error = signal.aborted && !(thrown instanceof PermanentError) ? signal.reason : thrown;
+  const error =
+    thrown instanceof TimeLimitError || thrown instanceof PermanentError || !signal.aborted ? thrown : signal.reason;
   const err = error instanceof Error ? error : new Error(String(error));
   if (err instanceof StaleAttemptError) {
     log.warn("attempt abandoned: the job moved on");
