@@ -15,6 +15,8 @@ export interface TestSmtpServer {
   messages: ReceivedMail[];
   /** Recipients answered with 550 at RCPT TO. */
   refuse: Set<string>;
+  /** The next N recipients are answered with 451 (try again later). */
+  deferNext: (count: number) => void;
   /** Resolves when `count` messages have arrived. */
   waitFor: (count: number, timeoutMs?: number) => Promise<ReceivedMail[]>;
   close: () => Promise<void>;
@@ -24,11 +26,17 @@ export async function startTestSmtpServer(): Promise<TestSmtpServer> {
   const messages: ReceivedMail[] = [];
   const refuse = new Set<string>();
   const waiters: (() => void)[] = [];
+  let deferrals = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
     logger: false,
     onRcptTo(address, _session, callback) {
+      if (deferrals > 0) {
+        deferrals -= 1;
+        callback(Object.assign(new Error("try again later"), { responseCode: 451 }));
+        return;
+      }
       if (refuse.has(address.address)) {
         const error = Object.assign(new Error("mailbox unavailable"), { responseCode: 550 });
         callback(error);
@@ -57,6 +65,9 @@ export async function startTestSmtpServer(): Promise<TestSmtpServer> {
     url: `smtp://127.0.0.1:${port}`,
     messages,
     refuse,
+    deferNext: (count) => {
+      deferrals = count;
+    },
     waitFor: async (count, timeoutMs = 15_000) => {
       const deadline = Date.now() + timeoutMs;
       while (messages.length < count) {
