@@ -24,8 +24,13 @@ try {
   }
 
   let signals = 0;
+  let firstSignalAt = 0;
   const shutdown = (signal: NodeJS.Signals) => {
+    // Ctrl-C reaches us twice at once (from the terminal's process group and
+    // relayed by tsx); only a signal sent later counts as the second.
+    if (signals === 1 && Date.now() - firstSignalAt < 500) return;
     signals += 1;
+    firstSignalAt ||= Date.now();
     if (signals > 1) {
       logger.warn({ signal }, "second signal: exiting now; interrupted jobs will retry");
       process.exit(1);

@@ -23,7 +23,9 @@ async function rowCounts(app: TestApp) {
             (SELECT count(*) FROM job_events)::int AS events,
             (SELECT count(*) FROM graphile_worker._private_jobs)::int AS queued`,
   );
-  return rows[0];
+  const [counts] = rows;
+  if (!counts) throw new Error("no counts");
+  return counts;
 }
 
 /**
@@ -174,13 +176,26 @@ function validationSuite(env: Record<string, string>) {
     expect(paths(error)).toContainEqual(["limit"]);
   });
 
-  test("a NUL character in the body is BAD_REQUEST naming payload.body, not a 500", async () => {
-    const error = await rejected(app, () => client.jobs.enqueue.mutate(email({ body: "before\u0000after" })));
+  test.each([
+    ["a NUL character", "before\u0000after"],
+    ["a lone UTF-16 surrogate", "before\ud800after"],
+  ])("%s in the body is BAD_REQUEST naming payload.body, not a 500", async (_label, body) => {
+    const error = await rejected(app, () => client.jobs.enqueue.mutate(email({ body })));
     expect(paths(error)).toContainEqual(["payload", "body"]);
   });
 
-  test("a runAt outside the range Postgres can store is BAD_REQUEST naming runAt, not a 500", async () => {
-    const error = await rejected(app, () => client.jobs.enqueue.mutate(email({}, { runAt: new Date(-8.64e15) })));
+  test("a NUL character in the jobs.list type filter is BAD_REQUEST naming type, not a 500", async () => {
+    const error = await rejected(app, () => client.jobs.list.query({ type: "email\u0000" }));
+    expect(paths(error)).toContainEqual(["type"]);
+  });
+
+  test.each([
+    ["year 10000", "+010000-01-01T00:00:00.000Z"],
+    ["year 0", "0000-01-01T00:00:00.000Z"],
+  ])("a runAt in %s (not storable in Postgres) is BAD_REQUEST naming runAt, not a 500", async (_label, iso) => {
+    const runAt = new Date(iso);
+    expect(Number.isNaN(runAt.getTime())).toBe(false);
+    const error = await rejected(app, () => client.jobs.enqueue.mutate(email({}, { runAt })));
     expect(paths(error)).toContainEqual(["runAt"]);
   });
 }
