@@ -12,8 +12,8 @@ import express from "express";
 import type { Config } from "./config.js";
 import { type AppServices, createRequestContext } from "./context.js";
 import { openDatabase } from "./db/open.js";
-import { closeTransports } from "./email/transport.js";
 import { startSmtpSink } from "./email/sink.js";
+import { closeTransports } from "./email/transport.js";
 import { EventHub } from "./jobs/event-hub.js";
 import type { Logger } from "./logger.js";
 import { restRouter } from "./rest.js";
@@ -73,7 +73,8 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
       createContext: ({ req }) => createRequestContext(services, req.headers),
       maxBodySize: config.MAX_BODY_BYTES,
       onError: ({ error, path: procedure }) => {
-        if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ procedure, err: error.cause ?? error }, "tRPC error");
+        if (error.code === "INTERNAL_SERVER_ERROR")
+          logger.error({ procedure, err: error.cause ?? error }, "tRPC error");
       },
     }),
   );

@@ -9,7 +9,9 @@ import { loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 
 const dev = process.argv.includes("--dev");
-const config = loadConfig(dev ? { NODE_ENV: "development", WEBHOOK_ALLOW_LOOPBACK: "true", ...process.env } : process.env);
+const config = loadConfig(
+  dev ? { NODE_ENV: "development", WEBHOOK_ALLOW_LOOPBACK: "true", ...process.env } : process.env,
+);
 const logger = createLogger(config.LOG_LEVEL);
 
 try {

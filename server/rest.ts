@@ -4,8 +4,8 @@
  */
 import { Router } from "express";
 import { z } from "zod";
-import { isTerminal } from "../shared/states.js";
 import type { JobStatus } from "../shared/states.js";
+import { isTerminal } from "../shared/states.js";
 import { authenticate, tokenFromHeaders } from "./auth/tokens.js";
 import type { AppServices } from "./context.js";
 import { ownerScope } from "./jobs/queries.js";

@@ -3,14 +3,7 @@
  * status goes through `assertTransition` (server) or `canTransition` (UI), so an
  * illegal move is an error, never a silent overwrite.
  */
-export const jobStatuses = [
-  "pending",
-  "running",
-  "retrying",
-  "succeeded",
-  "failed",
-  "cancelled",
-] as const;
+export const jobStatuses = ["pending", "running", "retrying", "succeeded", "failed", "cancelled"] as const;
 export type JobStatus = (typeof jobStatuses)[number];
 
 /** Why a job ended in the dead-letter queue. */

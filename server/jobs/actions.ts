@@ -5,12 +5,12 @@
  * the job's state (CONFLICT).
  */
 import type pg from "pg";
+import { isJobType } from "../../shared/jobs.js";
 import type { JobStatus } from "../../shared/states.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import { withTransaction } from "../db/pool.js";
 import { taskFor } from "../tasks/index.js";
-import { isJobType } from "../../shared/jobs.js";
 import { IllegalTransitionError } from "./errors.js";
 import { findJob } from "./queries.js";
 import { applyTransition, currentStatus } from "./transitions.js";

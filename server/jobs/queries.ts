@@ -9,9 +9,9 @@ import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import type { Prisma } from "../generated/prisma/client.js";
 import { JobNotFoundError } from "./errors.js";
-import type { Queryable } from "./sql.js";
-import { toJobView } from "./serialize.js";
 import { jobEventsSince, START } from "./event-log.js";
+import { toJobView } from "./serialize.js";
+import type { Queryable } from "./sql.js";
 
 /** Admins see every owner's jobs; anyone else, their own. */
 export function ownerScope(user: AuthUser): string | undefined {
@@ -69,10 +69,7 @@ export async function listJobs(db: Db, user: AuthUser, filter: ListFilter) {
     type: filter.type,
   };
   if (filter.cursor) {
-    where.OR = [
-      { createdAt: { lt: filter.cursor.at } },
-      { createdAt: filter.cursor.at, id: { lt: filter.cursor.id } },
-    ];
+    where.OR = [{ createdAt: { lt: filter.cursor.at } }, { createdAt: filter.cursor.at, id: { lt: filter.cursor.id } }];
   }
   const rows = await db.job.findMany({
     where,

@@ -94,11 +94,7 @@ export async function recordProgress(
 }
 
 /** Reads a job's current status (unscoped), to explain why a guarded write matched nothing. */
-export async function currentStatus(
-  db: Queryable,
-  jobId: string,
-  ownerId?: string,
-): Promise<JobStatus | undefined> {
+export async function currentStatus(db: Queryable, jobId: string, ownerId?: string): Promise<JobStatus | undefined> {
   const { rows } = await db.query<{ status: JobStatus }>(
     `SELECT status FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2::uuid)`,
     [jobId, ownerId ?? null],

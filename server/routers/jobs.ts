@@ -84,9 +84,10 @@ export const jobsRouter = router({
       }),
     )
     .subscription(async function* ({ ctx, input, signal }) {
-      if (input.jobId) await findJob(ctx.db, ctx.user, input.jobId).catch(() => {
-        throw new TRPCError({ code: "NOT_FOUND", message: `Job ${input.jobId} not found` });
-      });
+      if (input.jobId)
+        await findJob(ctx.db, ctx.user, input.jobId).catch(() => {
+          throw new TRPCError({ code: "NOT_FOUND", message: `Job ${input.jobId} not found` });
+        });
       const scope = { ownerId: ownerScope(ctx.user), jobId: input.jobId };
       // Live first, so nothing settles between the backfill and going live.
       const live = ctx.hub.subscribe(scope);

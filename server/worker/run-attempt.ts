@@ -13,8 +13,8 @@
 import type { JobType } from "../../shared/jobs.js";
 import type { DlqReason } from "../../shared/states.js";
 import { withTransaction } from "../db/pool.js";
-import { applyTransition, currentStatus, recordProgress } from "../jobs/transitions.js";
 import type { JobRow } from "../jobs/sql.js";
+import { applyTransition, currentStatus, recordProgress } from "../jobs/transitions.js";
 import type { Logger } from "../logger.js";
 import { PermanentError } from "../tasks/errors.js";
 import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
@@ -187,14 +187,11 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
     );
     const hardLimit = new Promise<Outcome>((resolve) => {
       timers.push(
-        setTimeout(
-          () => {
-            const error = new TimeLimitError("hard", task.timeouts.hardMs);
-            if (!controller.signal.aborted) controller.abort(error);
-            resolve({ ok: false, error });
-          },
-          task.timeouts.hardMs,
-        ),
+        setTimeout(() => {
+          const error = new TimeLimitError("hard", task.timeouts.hardMs);
+          if (!controller.signal.aborted) controller.abort(error);
+          resolve({ ok: false, error });
+        }, task.timeouts.hardMs),
       );
     });
     const handler = task

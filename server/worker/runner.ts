@@ -7,7 +7,7 @@
  * *job* is one queued execution request (our Job record's current attempt); a
  * *worker* pulls jobs and runs tasks; the *runner* owns the workers and cron.
  */
-import { run, type Runner, type TaskList } from "graphile-worker";
+import { type Runner, run, type TaskList } from "graphile-worker";
 import type { JobType } from "../../shared/jobs.js";
 import type { Logger } from "../logger.js";
 import { cleanupIdempotencyKeys, HOUSEKEEPING_CRONTAB } from "../tasks/housekeeping.js";

@@ -126,9 +126,12 @@ test("the indexes and unique constraints declared in schema.prisma exist under P
   const live = new Set(rows.map((r) => r.indexname));
   for (const model of models) {
     const column = (name: string) => model.fields.find((f) => f.name === name)?.column ?? name;
-    for (const index of model.indexes) expect(live, model.name).toContain(`${model.table}_${index.map(column).join("_")}_idx`);
-    for (const unique of model.uniques) expect(live, model.name).toContain(`${model.table}_${unique.map(column).join("_")}_key`);
-    for (const field of model.fields.filter((f) => f.unique)) expect(live).toContain(`${model.table}_${field.column}_key`);
+    for (const index of model.indexes)
+      expect(live, model.name).toContain(`${model.table}_${index.map(column).join("_")}_idx`);
+    for (const unique of model.uniques)
+      expect(live, model.name).toContain(`${model.table}_${unique.map(column).join("_")}_key`);
+    for (const field of model.fields.filter((f) => f.unique))
+      expect(live).toContain(`${model.table}_${field.column}_key`);
     expect(live).toContain(`${model.table}_pkey`);
   }
 });

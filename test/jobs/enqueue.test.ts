@@ -83,11 +83,12 @@ test("enqueueMany writes the whole batch in one transaction and returns ids in i
   const jobs = await t.db.job.findMany({ where: { id: { in: ids } } });
   const byId = new Map(jobs.map((j) => [j.id, j]));
   ids.forEach((id, i) => {
-    expect((byId.get(id)?.payload as { to: string }).to).toBe(`user${i}@example.com`);
+    expect((byId.get(id)?.payload as { to: string } | undefined)?.to).toBe(`user${i}@example.com`);
   });
-  const { rows } = await t.pool.query("SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE key = ANY($1)", [
-    ids,
-  ]);
+  const { rows } = await t.pool.query(
+    "SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE key = ANY($1)",
+    [ids],
+  );
   expect(rows[0].n).toBe(25);
 });
 

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { cleanupIdempotencyKeys } from "../../server/tasks/housekeeping.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
-import { emailItem } from "../support/fixtures.js";
+import { emailItem, rejection } from "../support/fixtures.js";
 
 let app: TestApp;
 let token: string;
@@ -105,11 +105,11 @@ describe("jobs.enqueueMany with idempotency keys", () => {
     const client = app.client(token);
     await client.jobs.enqueue.mutate(emailItem({ idempotencyKey: "taken" }));
     const { rows: before } = await pool().query("SELECT count(*)::int AS n FROM jobs");
-    const error = await client.jobs.enqueueMany
-      .mutate({
+    const error = await rejection(
+      client.jobs.enqueueMany.mutate({
         jobs: [emailItem({ idempotencyKey: "batch-a" }), emailItem(), emailItem({ idempotencyKey: "taken" }, "x@y.co")],
-      })
-      .catch((e: Error & { data?: { code?: string } }) => e);
+      }),
+    );
     expect(error).toMatchObject({ data: { code: "CONFLICT" } });
     expect(error.message).toMatch(/jobs\[2\]/);
     expect(error.message).toContain('"taken"');
@@ -119,12 +119,11 @@ describe("jobs.enqueueMany with idempotency keys", () => {
   });
 
   test("the same key twice in one batch with different payloads is a CONFLICT naming the index", async () => {
-    const error = await app
-      .client(token)
-      .jobs.enqueueMany.mutate({
+    const error = await rejection(
+      app.client(token).jobs.enqueueMany.mutate({
         jobs: [emailItem({ idempotencyKey: "dup" }), emailItem({ idempotencyKey: "dup" }, "b@example.com")],
-      })
-      .catch((e: Error & { data?: { code?: string } }) => e);
+      }),
+    );
     expect(error).toMatchObject({ data: { code: "CONFLICT" } });
     expect(error.message).toMatch(/jobs\[1\]/);
   });

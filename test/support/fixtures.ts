@@ -46,3 +46,17 @@ export function gate<T = void>() {
   });
   return { promise, open };
 }
+
+export type ClientError = Error & {
+  data?: { code?: string; httpStatus?: number; zodError?: { issues: { path: (string | number)[] }[] } | null };
+};
+
+/** The error a promise rejects with; fails the test if it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<ClientError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as ClientError;
+  }
+  throw new Error("expected the call to fail, but it succeeded");
+}

@@ -46,7 +46,9 @@ describe("email delivery", () => {
 
   test("a temporary refusal (451) is retried with backoff, then the message is sent once", async () => {
     smtp.deferNext(2);
-    const { jobId } = await client.jobs.enqueue.mutate(emailItem({ payload: { to: "later@example.com", subject: "Deferred", body: "b" } }));
+    const { jobId } = await client.jobs.enqueue.mutate(
+      emailItem({ payload: { to: "later@example.com", subject: "Deferred", body: "b" } }),
+    );
     const job = await settled(jobId);
     expect(job).toMatchObject({ status: "succeeded", attempt: 3 });
     expect(job.events.filter((e) => e.status === "retrying")).toHaveLength(2);

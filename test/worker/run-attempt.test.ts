@@ -59,7 +59,11 @@ describe("runAttempt", () => {
       }),
       id,
     );
-    expect(seen).toEqual({ payload: { to: "someone@example.com", subject: "Hello", body: "Body" }, attempt: 1, jobId: id });
+    expect(seen).toEqual({
+      payload: { to: "someone@example.com", subject: "Hello", body: "Body" },
+      attempt: 1,
+      jobId: id,
+    });
     const row = await job(id);
     expect(row).toMatchObject({ status: "succeeded", attempt: 1, result: ok, error: null });
     expect(row.startedAt).toBeInstanceOf(Date);
@@ -108,12 +112,7 @@ describe("runAttempt", () => {
     expect(row).toMatchObject({ status: "failed", attempt: 5, dlqReason: "retries_exhausted", error: "still down" });
     expect(row.errorStack).toContain("still down");
     const statuses = (await eventsOf(id)).map((e) => e.status);
-    expect(statuses).toEqual([
-      "pending",
-      ...Array(4).fill(["running", "retrying"]).flat(),
-      "running",
-      "failed",
-    ]);
+    expect(statuses).toEqual(["pending", ...Array(4).fill(["running", "retrying"]).flat(), "running", "failed"]);
     // A sixth delivery of the graphile job finds a failed job and does nothing.
     await runAttempt(attemptDeps(t.db, t.pool), failing, id);
     expect((await job(id)).attempt).toBe(5);
@@ -205,13 +204,21 @@ describe("runAttempt", () => {
       id,
     );
     await sleep(300);
-    expect(await job(id)).toMatchObject({ status: "running", attempt: 2, progress: { percent: 20, note: "attempt 2" } });
+    expect(await job(id)).toMatchObject({
+      status: "running",
+      attempt: 2,
+      progress: { percent: 20, note: "attempt 2" },
+    });
 
     // The abandoned handler wakes up and writes: nothing of it lands.
     releaseFirst.open();
     await sleep(600);
     expect(lateFinished).toBe(true);
-    expect(await job(id)).toMatchObject({ status: "running", attempt: 2, progress: { percent: 20, note: "attempt 2" } });
+    expect(await job(id)).toMatchObject({
+      status: "running",
+      attempt: 2,
+      progress: { percent: 20, note: "attempt 2" },
+    });
 
     releaseSecond.open();
     await second;
