@@ -8,6 +8,13 @@ import { emailJob } from "../../shared/jobs.js";
 import { classifySmtpError, transportFor } from "../email/transport.js";
 import { defineTask } from "./types.js";
 
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
 export function messageIdFor(jobId: string): string {
   return `<${jobId}@typed-jobs.local>`;
 }
@@ -32,7 +39,7 @@ export const emailTask = defineTask({
     const messageId = messageIdFor(jobId);
     let info: { accepted?: (string | { address: string })[]; response?: string };
     try {
-      info = await transportFor(config.SMTP_URL).sendMail({
+      const sending = transportFor(config.SMTP_URL).sendMail({
         from: config.SMTP_FROM,
         to: payload.to,
         subject: payload.subject,
@@ -40,7 +47,12 @@ export const emailTask = defineTask({
         ...(payload.html === undefined ? {} : { html: payload.html }),
         messageId,
       });
+      // nodemailer takes no AbortSignal: stop waiting when aborted. Should the
+      // server still accept the message, a retry may send it again with the same
+      // Message-ID, which lets the receiver drop the duplicate.
+      info = await Promise.race([sending, aborted(signal)]);
     } catch (error) {
+      if (signal.aborted) throw signal.reason;
       throw classifySmtpError(error);
     }
     const accepted = (info.accepted ?? []).map((a) => (typeof a === "string" ? a : a.address));

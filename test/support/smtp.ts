@@ -15,6 +15,10 @@ export interface TestSmtpServer {
   messages: ReceivedMail[];
   /** Recipients answered with 550 at RCPT TO. */
   refuse: Set<string>;
+  /** Holds every message's DATA reply until the returned function is called. */
+  holdData: () => () => void;
+  /** Resolves when a message's DATA has started arriving. */
+  dataStarted: () => Promise<void>;
   /** The next N recipients are answered with 451 (try again later). */
   deferNext: (count: number) => void;
   /** Resolves when `count` messages have arrived. */
@@ -27,6 +31,8 @@ export async function startTestSmtpServer(): Promise<TestSmtpServer> {
   const refuse = new Set<string>();
   const waiters: (() => void)[] = [];
   let deferrals = 0;
+  let hold: Promise<void> | undefined;
+  const dataWaiters: (() => void)[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
@@ -45,14 +51,18 @@ export async function startTestSmtpServer(): Promise<TestSmtpServer> {
       callback();
     },
     onData(stream, session, callback) {
-      simpleParser(stream).then(
-        (mail) => {
-          messages.push({ envelopeTo: session.envelope.rcptTo.map((r) => r.address), mail });
-          for (const wake of waiters.splice(0)) wake();
-          callback();
-        },
-        (error: Error) => callback(error),
-      );
+      for (const wake of dataWaiters.splice(0)) wake();
+      const held = hold ?? Promise.resolve();
+      Promise.all([simpleParser(stream), held])
+        .then(([mail]) => mail)
+        .then(
+          (mail) => {
+            messages.push({ envelopeTo: session.envelope.rcptTo.map((r) => r.address), mail });
+            for (const wake of waiters.splice(0)) wake();
+            callback();
+          },
+          (error: Error) => callback(error),
+        );
     },
   });
   const port = await new Promise<number>((resolve) => {
@@ -65,6 +75,17 @@ export async function startTestSmtpServer(): Promise<TestSmtpServer> {
     url: `smtp://127.0.0.1:${port}`,
     messages,
     refuse,
+    holdData: () => {
+      let release = () => {};
+      hold = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return () => {
+        hold = undefined;
+        release();
+      };
+    },
+    dataStarted: () => new Promise<void>((resolve) => dataWaiters.push(resolve)),
     deferNext: (count) => {
       deferrals = count;
     },
