@@ -57,6 +57,19 @@ describe("jobs.events", () => {
     expect(stream.events.every((e) => e.jobId === jobId)).toBe(true);
   });
 
+  test("an admin's stream covers every user's jobs", async () => {
+    const admin = app.client(await app.token("events-admin@example.com", { admin: true }));
+    const someone = app.client(await app.token("someone-else@example.com"));
+    const stream = record(admin);
+    await stream.started;
+    const mine = await app.client(token).jobs.enqueue.mutate(emailItem());
+    const theirs = await someone.jobs.enqueue.mutate(emailItem());
+    await stream.waitFor(
+      (events) => events.some((e) => e.jobId === mine.jobId) && events.some((e) => e.jobId === theirs.jobId),
+    );
+    stream.stop();
+  });
+
   test("with jobId, streams only that job's events; another user's job is NOT_FOUND", async () => {
     const client = app.client(token);
     const a = await client.jobs.enqueue.mutate(emailItem());
