@@ -34,6 +34,11 @@ function toTrpcError(cause: unknown): TRPCError | undefined {
   }
   if (cause instanceof ZodError) return new TRPCError({ code: "BAD_REQUEST", message: describeIssues(cause), cause });
   const code = (cause as { code?: unknown } | undefined)?.code;
+  // Postgres class 22 (data exception): input the database cannot store. The
+  // schemas should catch it first; this keeps any gap a 400, never a 500.
+  if (typeof code === "string" && code.startsWith("22")) {
+    return new TRPCError({ code: "BAD_REQUEST", message: "A value in the request cannot be stored", cause });
+  }
   // Postgres unreachable: say so, rather than a generic 500.
   if (code === "ECONNREFUSED" || code === "57P01" || code === "57P03" || code === "ETIMEDOUT") {
     return new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The database is unavailable; try again", cause });

@@ -7,9 +7,23 @@
  */
 import { z } from "zod";
 
+/**
+ * Text Postgres can store: no NUL and no unpaired UTF-16 surrogate (jsonb refuses
+ * both), so such input is a 400 naming the field rather than a database error.
+ */
+export const storableText = (field: string) =>
+  z
+    .string()
+    .refine(
+      (v) => !v.includes("\0") && !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(v),
+      {
+        message: `${field} must not contain NUL characters or unpaired surrogates`,
+      },
+    );
+
 /** A header-safe line: CR or LF in an address or subject would allow header injection. */
 const singleLine = (field: string) =>
-  z.string().refine((v) => !/[\r\n]/.test(v), { message: `${field} must not contain CR or LF` });
+  storableText(field).refine((v) => !/[\r\n]/.test(v), { message: `${field} must not contain CR or LF` });
 
 /** Every progress report has a percent and an optional note; job types add their own fields. */
 export const baseProgressSchema = z.object({
@@ -21,8 +35,8 @@ export const emailJob = {
   payload: z.object({
     to: z.email().max(254).pipe(singleLine("to")),
     subject: singleLine("subject").pipe(z.string().min(1).max(998)),
-    body: z.string().max(1_000_000),
-    html: z.string().max(1_000_000).optional(),
+    body: storableText("body").pipe(z.string().max(1_000_000)),
+    html: storableText("html").pipe(z.string().max(1_000_000)).optional(),
   }),
   progress: baseProgressSchema.extend({
     stage: z.enum(["connecting", "sending", "sent"]).optional(),
@@ -59,7 +73,12 @@ export const idempotencyKeySchema = z
 
 const enqueueOptions = {
   idempotencyKey: idempotencyKeySchema.optional(),
-  runAt: z.coerce.date().optional(),
+  // Postgres timestamps cover years 1 to 9999 here; JavaScript dates go further.
+  runAt: z.coerce
+    .date()
+    .min(new Date("0001-01-01T00:00:00.000Z"), "runAt must be in year 1 or later")
+    .max(new Date("9999-12-31T23:59:59.999Z"), "runAt must be before year 10000")
+    .optional(),
   /** Lower runs first, as in graphile-worker. */
   priority: z.number().int().min(-32768).max(32767).optional(),
 };

@@ -46,7 +46,13 @@ export function tokenFromHeaders(headers: { authorization?: string | undefined; 
   if (bearer?.[1]) return bearer[1];
   for (const part of (headers.cookie ?? "").split(";")) {
     const [name, ...rest] = part.trim().split("=");
-    if (name === SESSION_COOKIE && rest.length > 0) return decodeURIComponent(rest.join("="));
+    if (name === SESSION_COOKIE && rest.length > 0) {
+      try {
+        return decodeURIComponent(rest.join("="));
+      } catch {
+        return undefined; // not percent-decodable: no token, so 401
+      }
+    }
   }
   return undefined;
 }

@@ -6,6 +6,7 @@ import { enqueueItemSchema, enqueueManySchema } from "../../shared/jobs.js";
 import { jobStatuses } from "../../shared/states.js";
 import { cancelJob, requeueJob } from "../jobs/actions.js";
 import { enqueueJobs } from "../jobs/enqueue.js";
+import { JobNotFoundError } from "../jobs/errors.js";
 import { compareCursors, cursorRetained, decodeCursor, jobEventsSince } from "../jobs/event-log.js";
 import { decodePageCursor, findJob, getJobWithEvents, listJobs, ownerScope } from "../jobs/queries.js";
 import { toJobView } from "../jobs/serialize.js";
@@ -48,7 +49,11 @@ export const jobsRouter = router({
     .input(
       z.object({
         status: z.enum(jobStatuses).optional(),
-        type: z.string().max(100).optional(),
+        type: z
+          .string()
+          .max(100)
+          .regex(/^[A-Za-z0-9_-]+$/, "type must be a job type name")
+          .optional(),
         ...pageInput,
       }),
     )
@@ -84,10 +89,13 @@ export const jobsRouter = router({
       }),
     )
     .subscription(async function* ({ ctx, input, signal }) {
-      if (input.jobId)
-        await findJob(ctx.db, ctx.user, input.jobId).catch(() => {
-          throw new TRPCError({ code: "NOT_FOUND", message: `Job ${input.jobId} not found` });
+      // Errors thrown inside the generator bypass the error-mapping middleware, so map here.
+      if (input.jobId) {
+        await findJob(ctx.db, ctx.user, input.jobId).catch((error: unknown) => {
+          if (error instanceof JobNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: error.message });
+          throw error;
         });
+      }
       const scope = { ownerId: ownerScope(ctx.user), jobId: input.jobId };
       // Live first, so nothing settles between the backfill and going live.
       const live = ctx.hub.subscribe(scope);
