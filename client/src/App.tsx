@@ -23,6 +23,7 @@ function SignIn({ onSignIn }: { onSignIn: () => void }) {
   const [token, setToken] = useState("");
   const submit = (event: FormEvent) => {
     event.preventDefault();
+    // biome-ignore lint/suspicious/noDocumentCookie: the interim token sign-in stores the pasted token for the API
     document.cookie = `${COOKIE}=${encodeURIComponent(token.trim())}; path=/; SameSite=Lax`;
     onSignIn();
   };
@@ -76,6 +77,7 @@ function Jobs({ onSignOut }: { onSignOut: () => void }) {
   };
 
   const signOut = () => {
+    // biome-ignore lint/suspicious/noDocumentCookie: clears the cookie set at sign-in
     document.cookie = `${COOKIE}=; path=/; max-age=0`;
     onSignOut();
   };

@@ -52,12 +52,7 @@ export interface AttemptDeps {
 }
 
 /** Starts the next attempt, recording a crashed previous attempt first if there is one. */
-async function startAttempt(
-  deps: AttemptDeps,
-  task: TaskDefinition<JobType>,
-  jobId: string,
-  log: Logger,
-): Promise<JobRow | undefined> {
+async function startAttempt(deps: AttemptDeps, jobId: string, log: Logger): Promise<JobRow | undefined> {
   const { pool } = deps.services;
   for (let tries = 0; tries < 3; tries++) {
     const row = await applyTransition(pool, {
@@ -134,7 +129,7 @@ function fail(
 export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType>, jobId: string): Promise<void> {
   const { pool } = deps.services;
   const baseLog = deps.logger.child({ jobId, type: task.type });
-  const job = await startAttempt(deps, task, jobId, baseLog);
+  const job = await startAttempt(deps, jobId, baseLog);
   if (!job) return;
   const { attempt, fence } = job;
   const log = baseLog.child({ attempt });
