@@ -38,7 +38,12 @@ export type Config = z.infer<typeof envSchema> & { dataDir: string };
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // Empty strings mean "unset", as in most .env tooling.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
-  const parsed = envSchema.safeParse(cleaned);
+  const parsed = envSchema
+    .refine((c) => c.NODE_ENV !== "production" || c.SMTP_URL !== undefined, {
+      path: ["SMTP_URL"],
+      message: "is required in production (development and tests fall back to a local SMTP sink)",
+    })
+    .safeParse(cleaned);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new Error(`Invalid environment configuration:\n${lines.join("\n")}`);

@@ -1,7 +1,8 @@
 /**
- * Job states and the transitions between them, as data. Every write of a job's
- * status goes through `assertTransition` (server) or `canTransition` (UI), so an
- * illegal move is an error, never a silent overwrite.
+ * Job states and the transitions between them, as data. The server's guarded
+ * writes (server/jobs/transitions.ts) take their legal source states from here
+ * and the UI asks `canTransition`, so an illegal move is an error, never a
+ * silent overwrite.
  */
 export const jobStatuses = ["pending", "running", "retrying", "succeeded", "failed", "cancelled"] as const;
 export type JobStatus = (typeof jobStatuses)[number];

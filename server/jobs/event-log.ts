@@ -98,8 +98,8 @@ export async function jobEventsSince(
   scope: { ownerId?: string | undefined; jobId?: string | undefined } = {},
   limit = 1000,
 ): Promise<EventsPage> {
-  const { rows } = await db.query<EventRow & { horizon: string }>(
-    `SELECT ${COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text AS horizon
+  const { rows } = await db.query<EventRow>(
+    `SELECT ${COLUMNS}
        FROM job_events
       WHERE (txid, id) > ($1::text::xid8, $2::bigint)
         AND txid < pg_snapshot_xmin(pg_current_snapshot())
@@ -143,4 +143,16 @@ export async function cursorRetained(db: Queryable, cursor: Cursor): Promise<boo
     cursor.txid,
   ]);
   return rows.length > 0;
+}
+
+/**
+ * One job's whole committed history, in cursor order. Not horizon-bound: a
+ * point read wants every committed event now, even while an unrelated older
+ * transaction is open (the stream waits for such transactions; this need not).
+ */
+export async function jobHistory(db: Queryable, jobId: string): Promise<ScopedEvent[]> {
+  const { rows } = await db.query<EventRow>(`SELECT ${COLUMNS} FROM job_events WHERE job_id = $1 ORDER BY txid, id`, [
+    jobId,
+  ]);
+  return rows.map(toScopedEvent);
 }

@@ -4,12 +4,12 @@
  */
 import type { JobEvent } from "../../shared/events.js";
 import type { JobView } from "../../shared/job-view.js";
-import type { JobStatus } from "../../shared/states.js";
+import type { DlqReason, JobStatus } from "../../shared/states.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import type { Prisma } from "../generated/prisma/client.js";
 import { JobNotFoundError } from "./errors.js";
-import { jobEventsSince, START } from "./event-log.js";
+import { jobHistory } from "./event-log.js";
 import { toJobView } from "./serialize.js";
 import type { Queryable } from "./sql.js";
 
@@ -31,15 +31,7 @@ export async function getJobWithEvents(
   jobId: string,
 ): Promise<JobView & { events: JobEvent[] }> {
   const job = await findJob(db, user, jobId);
-  const events: JobEvent[] = [];
-  let cursor = START;
-  for (;;) {
-    const page = await jobEventsSince(sql, cursor, { jobId }, 1000);
-    events.push(...page.events.map((e) => e.event));
-    const last = page.events.at(-1);
-    if (!last || page.events.length < 1000) break;
-    cursor = last.cursor;
-  }
+  const events: JobEvent[] = (await jobHistory(sql, jobId)).map((e) => e.event);
   return { ...toJobView(job), events };
 }
 
@@ -105,7 +97,7 @@ export async function listDeadLetters(
   const nextCursor =
     rows.length > filter.limit && last?.completedAt ? encodePageCursor(last.completedAt, last.id) : null;
   return {
-    items: items.map((job) => ({ ...toJobView(job), reason: job.dlqReason, lastError: job.error })),
+    items: items.map((job) => ({ ...toJobView(job), reason: job.dlqReason as DlqReason, lastError: job.error })),
     nextCursor,
   };
 }

@@ -205,7 +205,8 @@ describe("validation (NODE_ENV test)", () => {
 });
 
 describe("validation (NODE_ENV production)", () => {
-  validationSuite({ NODE_ENV: "production" });
+  // SMTP_URL is required in production; nothing is sent here (the worker is off).
+  validationSuite({ NODE_ENV: "production", SMTP_URL: "smtp://127.0.0.1:2525" });
 });
 
 describe("request bodies", () => {

@@ -1,7 +1,7 @@
 // The wrapper that owns every transition of an attempt, driven directly against
 // a real database with handlers written for each case.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { jobEventsSince, START } from "../../server/jobs/event-log.js";
+import { jobHistory } from "../../server/jobs/event-log.js";
 import { emailTask } from "../../server/tasks/email.js";
 import { PermanentError } from "../../server/tasks/errors.js";
 import type { TaskDefinition } from "../../server/tasks/types.js";
@@ -32,8 +32,7 @@ async function job(id: string) {
 }
 
 async function eventsOf(jobId: string) {
-  const page = await jobEventsSince(t.pool, START, { jobId });
-  return page.events.map((e) => e.event);
+  return (await jobHistory(t.pool, jobId)).map((e) => e.event);
 }
 
 async function graphileJobs(jobId: string) {
