@@ -70,7 +70,7 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
     "/trpc",
     createExpressMiddleware({
       router: appRouter,
-      createContext: ({ req }) => createRequestContext(services, req.headers),
+      createContext: ({ req, res }) => createRequestContext(services, req, res),
       maxBodySize: config.MAX_BODY_BYTES,
       onError: ({ error, path: procedure }) => {
         if (error.code === "INTERNAL_SERVER_ERROR")

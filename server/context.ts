@@ -4,7 +4,7 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import type pg from "pg";
-import { type AuthUser, authenticate, tokenFromHeaders } from "./auth/tokens.js";
+import { type AuthUser, authenticate, sessionCookie, tokenFromHeaders } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import type { Db } from "./db/pool.js";
 import type { EventHub } from "./jobs/event-hub.js";
@@ -21,13 +21,30 @@ export interface AppServices {
 
 export interface Context extends AppServices {
   user: AuthUser | null;
+  /** The credential this request carried, so sign-out can revoke it. */
+  token: string | undefined;
+  /** Sets the session cookie on the response (a no-op without HTTP). */
+  setSessionCookie: (token: string | undefined) => void;
 }
 
-export function createContextInner(services: AppServices, user: AuthUser | null): Context {
-  return { ...services, user };
+export function createContextInner(
+  services: AppServices,
+  user: AuthUser | null,
+  request: Partial<Pick<Context, "token" | "setSessionCookie">> = {},
+): Context {
+  return { ...services, user, token: request.token, setSessionCookie: request.setSessionCookie ?? (() => {}) };
 }
 
-export async function createRequestContext(services: AppServices, headers: IncomingHttpHeaders): Promise<Context> {
-  const token = tokenFromHeaders({ authorization: headers.authorization, cookie: headers.cookie });
-  return createContextInner(services, await authenticate(services.db, token));
+export async function createRequestContext(
+  services: AppServices,
+  req: { headers: IncomingHttpHeaders; secure?: boolean },
+  res: { appendHeader: (name: string, value: string) => unknown },
+): Promise<Context> {
+  const token = tokenFromHeaders({ authorization: req.headers.authorization, cookie: req.headers.cookie });
+  return createContextInner(services, await authenticate(services.db, token), {
+    token,
+    setSessionCookie: (value) => {
+      res.appendHeader("Set-Cookie", sessionCookie(value, req.secure === true));
+    },
+  });
 }

@@ -5,10 +5,13 @@
  */
 import { startApp } from "./app.js";
 import { issueToken } from "./auth/tokens.js";
+import { upsertUserWithPassword } from "./auth/users.js";
 import { loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 
 const dev = process.argv.includes("--dev");
+const DEMO_EMAIL = "demo@typed-jobs.local";
+const DEMO_PASSWORD = "demo-password";
 const config = loadConfig(
   dev ? { NODE_ENV: "development", WEBHOOK_ALLOW_LOOPBACK: "true", ...process.env } : process.env,
 );
@@ -19,9 +22,19 @@ try {
   const publicUrl = `http://localhost:${app.port}`;
   logger.info({ url: publicUrl, worker: config.WORKER }, "Typed Jobs is up");
   if (dev) {
-    const token = await issueToken(app.services.db, "demo@typed-jobs.local", { admin: true });
+    // A demo account so a newcomer is in at once; the API still refuses anonymous calls.
+    await upsertUserWithPassword(app.services.db, DEMO_EMAIL, DEMO_PASSWORD, "admin");
+    const token = await issueToken(app.services.db, DEMO_EMAIL, { admin: true });
     process.stdout.write(
-      `\n  Typed Jobs: ${publicUrl}\n  Demo admin token (Authorization: Bearer ...):\n  ${token}\n\n`,
+      [
+        "",
+        `  Typed Jobs: ${publicUrl}`,
+        `  Sign in as ${DEMO_EMAIL} / ${DEMO_PASSWORD} (admin)`,
+        "  API token for the same account (Authorization: Bearer ...):",
+        `  ${token}`,
+        "",
+        "",
+      ].join("\n"),
     );
   }
 

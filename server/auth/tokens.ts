@@ -32,10 +32,33 @@ export async function issueToken(db: Db, email: string, options: { admin?: boole
   return token;
 }
 
+export const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
+
+/** A browser session after a password sign-in: a token of kind "session" that expires. */
+export async function issueSession(db: Db, userId: string): Promise<string> {
+  const token = `tj_${randomBytes(32).toString("base64url")}`;
+  await db.apiToken.create({
+    data: { userId, tokenHash: hashToken(token), kind: "session", expiresAt: new Date(Date.now() + SESSION_TTL_MS) },
+  });
+  return token;
+}
+
+export async function revokeToken(db: Db, token: string): Promise<void> {
+  await db.apiToken.deleteMany({ where: { tokenHash: hashToken(token) } });
+}
+
+/** The Set-Cookie value for a session (or, with no token, one that clears it). */
+export function sessionCookie(token: string | undefined, secure: boolean): string {
+  const attributes = ["Path=/", "HttpOnly", "SameSite=Lax", ...(secure ? ["Secure"] : [])];
+  if (!token) return [`${SESSION_COOKIE}=`, "Max-Age=0", ...attributes].join("; ");
+  return [`${SESSION_COOKIE}=${token}`, `Max-Age=${SESSION_TTL_MS / 1000}`, ...attributes].join("; ");
+}
+
 export async function authenticate(db: Db, token: string | undefined): Promise<AuthUser | null> {
   if (!token) return null;
   const found = await db.apiToken.findUnique({ where: { tokenHash: hashToken(token) }, include: { user: true } });
   if (!found) return null;
+  if (found.expiresAt && found.expiresAt.getTime() <= Date.now()) return null;
   const { id, email, role } = found.user;
   return { id, email, role: role === "admin" ? "admin" : "user" };
 }

@@ -6,13 +6,13 @@
  */
 import type pg from "pg";
 import { isJobType } from "../../shared/jobs.js";
-import type { JobStatus } from "../../shared/states.js";
+import type { DlqReason, JobStatus } from "../../shared/states.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import { withTransaction } from "../db/pool.js";
 import { taskFor } from "../tasks/index.js";
 import { IllegalTransitionError } from "./errors.js";
-import { findJob } from "./queries.js";
+import { findJob, ownerScope } from "./queries.js";
 import { applyTransition, currentStatus } from "./transitions.js";
 
 const GRAPHILE_MAX_ATTEMPTS = 25;
@@ -40,45 +40,93 @@ export async function cancelJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: st
   return findJob(db, user, jobId);
 }
 
+/** Requeue inside a caller's transaction; undefined when the job is not failed. */
+async function requeueIn(client: pg.PoolClient, jobId: string, type: string) {
+  if (!isJobType(type)) throw new Error(`Job ${jobId} has unknown type ${type}`);
+  const task = taskFor(type);
+  const updated = await applyTransition(client, {
+    jobId,
+    to: "pending",
+    from: ["failed"],
+    set: {
+      attempt: "0",
+      max_attempts: "$4",
+      result: "NULL",
+      progress: "NULL",
+      error: "NULL",
+      error_stack: "NULL",
+      dlq_reason: "NULL",
+      discarded_at: "NULL",
+      started_at: "NULL",
+      completed_at: "NULL",
+      run_at: "now()",
+    },
+    params: [task.maxAttempts],
+    event: {},
+  });
+  if (updated) {
+    await client.query(
+      "SELECT graphile_worker.add_job($1, json_build_object('jobId', $2::text), $3, now(), $4, $2::text, $5)",
+      [task.type, jobId, task.queue ?? null, GRAPHILE_MAX_ATTEMPTS, updated.priority],
+    );
+  }
+  return updated;
+}
+
 /**
  * Requeues a failed job (jobs.retry and dlq.requeue): back to pending for a fresh
  * series of attempts. Its history stays in the event log.
  */
 export async function requeueJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: string) {
   const job = await findJob(db, user, jobId);
-  if (!isJobType(job.type)) throw new Error(`Job ${jobId} has unknown type ${job.type}`);
-  const task = taskFor(job.type);
-  const row = await withTransaction(pool, async (client) => {
-    const updated = await applyTransition(client, {
-      jobId,
-      to: "pending",
-      from: ["failed"],
-      set: {
-        attempt: "0",
-        max_attempts: "$4",
-        result: "NULL",
-        progress: "NULL",
-        error: "NULL",
-        error_stack: "NULL",
-        dlq_reason: "NULL",
-        discarded_at: "NULL",
-        started_at: "NULL",
-        completed_at: "NULL",
-        run_at: "now()",
-      },
-      params: [task.maxAttempts],
-      event: {},
-    });
-    if (updated) {
-      await client.query(
-        "SELECT graphile_worker.add_job($1, json_build_object('jobId', $2::text), $3, now(), $4, $2::text, $5)",
-        [task.type, jobId, task.queue ?? null, GRAPHILE_MAX_ATTEMPTS, updated.priority],
-      );
-    }
-    return updated;
-  });
+  const row = await withTransaction(pool, (client) => requeueIn(client, jobId, job.type));
   if (!row) await conflict(pool, jobId, "requeue");
   return findJob(db, user, jobId);
+}
+
+/** Which dead-lettered jobs a bulk action covers: listed ids, or all matching a filter. */
+export type DlqSelection =
+  | { jobIds: string[] }
+  | { filter: { type?: string | undefined; reason?: DlqReason | undefined } };
+
+export const MAX_BULK = 10_000;
+
+/** The caller's dead-lettered jobs in the selection (others' and non-failed jobs are skipped). */
+async function selectDeadLetters(db: Db, user: AuthUser, selection: DlqSelection) {
+  return db.job.findMany({
+    where: {
+      ownerId: ownerScope(user),
+      status: "failed",
+      discardedAt: null,
+      ...("jobIds" in selection
+        ? { id: { in: selection.jobIds } }
+        : { type: selection.filter.type, dlqReason: selection.filter.reason }),
+    },
+    select: { id: true, type: true },
+    take: MAX_BULK,
+  });
+}
+
+/** Requeues every selected dead-lettered job in one transaction; returns the ids requeued. */
+export async function requeueMany(db: Db, pool: pg.Pool, user: AuthUser, selection: DlqSelection) {
+  const jobs = await selectDeadLetters(db, user, selection);
+  const requeued = await withTransaction(pool, async (client) => {
+    const ids: string[] = [];
+    for (const job of jobs) if (await requeueIn(client, job.id, job.type)) ids.push(job.id);
+    return ids;
+  });
+  return { count: requeued.length, jobIds: requeued };
+}
+
+/** Discards every selected dead-lettered job; returns the ids discarded. */
+export async function discardMany(db: Db, pool: pg.Pool, user: AuthUser, selection: DlqSelection) {
+  const jobs = await selectDeadLetters(db, user, selection);
+  const { rows } = await pool.query<{ id: string }>(
+    `UPDATE jobs SET discarded_at = now(), updated_at = now()
+      WHERE id = ANY($1::uuid[]) AND status = 'failed' AND discarded_at IS NULL RETURNING id`,
+    [jobs.map((j) => j.id)],
+  );
+  return { count: rows.length, jobIds: rows.map((r) => r.id) };
 }
 
 /** Discards a dead-lettered job: it stays failed, out of the dead-letter queue (jobs.retry still works). */

@@ -79,6 +79,8 @@ function toScopedEvent(row: EventRow): ScopedEvent {
   };
 }
 
+// The text aliases shadow the columns in ORDER BY, so queries order by the
+// qualified names (job_events.txid, job_events.id): numeric, not text, order.
 const COLUMNS = `txid::text AS txid, id::text AS id, job_id, owner_id, job_type, kind, status, attempt,
                  progress, error, reason, next_run_at, at`;
 
@@ -105,7 +107,7 @@ export async function jobEventsSince(
         AND txid < pg_snapshot_xmin(pg_current_snapshot())
         AND ($3::uuid IS NULL OR owner_id = $3::uuid)
         AND ($4::uuid IS NULL OR job_id = $4::uuid)
-      ORDER BY txid, id
+      ORDER BY job_events.txid, job_events.id
       LIMIT $5`,
     [cursor.txid, cursor.id, scope.ownerId ?? null, scope.jobId ?? null, limit],
   );
@@ -151,8 +153,9 @@ export async function cursorRetained(db: Queryable, cursor: Cursor): Promise<boo
  * transaction is open (the stream waits for such transactions; this need not).
  */
 export async function jobHistory(db: Queryable, jobId: string): Promise<ScopedEvent[]> {
-  const { rows } = await db.query<EventRow>(`SELECT ${COLUMNS} FROM job_events WHERE job_id = $1 ORDER BY txid, id`, [
-    jobId,
-  ]);
+  const { rows } = await db.query<EventRow>(
+    `SELECT ${COLUMNS} FROM job_events WHERE job_id = $1 ORDER BY job_events.txid, job_events.id`,
+    [jobId],
+  );
   return rows.map(toScopedEvent);
 }

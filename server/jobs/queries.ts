@@ -50,9 +50,13 @@ export function decodePageCursor(cursor: string): { at: Date; id: string } | und
 export interface ListFilter {
   status?: JobStatus | undefined;
   type?: string | undefined;
+  /** A job id or an idempotency key. */
+  search?: string | undefined;
   cursor?: { at: Date; id: string } | undefined;
   limit: number;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function listJobs(db: Db, user: AuthUser, filter: ListFilter) {
   const where: Prisma.JobWhereInput = {
@@ -60,9 +64,21 @@ export async function listJobs(db: Db, user: AuthUser, filter: ListFilter) {
     status: filter.status,
     type: filter.type,
   };
-  if (filter.cursor) {
-    where.OR = [{ createdAt: { lt: filter.cursor.at } }, { createdAt: filter.cursor.at, id: { lt: filter.cursor.id } }];
+  const and: Prisma.JobWhereInput[] = [];
+  if (filter.search) {
+    and.push({
+      OR: [
+        { idempotencyKey: filter.search },
+        ...(UUID.test(filter.search) ? [{ id: filter.search.toLowerCase() }] : []),
+      ],
+    });
   }
+  if (filter.cursor) {
+    and.push({
+      OR: [{ createdAt: { lt: filter.cursor.at } }, { createdAt: filter.cursor.at, id: { lt: filter.cursor.id } }],
+    });
+  }
+  if (and.length > 0) where.AND = and;
   const rows = await db.job.findMany({
     where,
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],

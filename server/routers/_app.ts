@@ -1,11 +1,17 @@
 /** The root router. Only `AppRouter` (a type) crosses to the client. */
 import { router } from "../trpc.js";
+import { authRouter } from "./auth.js";
+import { devMailRouter } from "./dev-mail.js";
 import { dlqRouter } from "./dlq.js";
 import { jobsRouter } from "./jobs.js";
+import { statsRouter } from "./stats.js";
 
 export const appRouter = router({
+  auth: authRouter,
   jobs: jobsRouter,
   dlq: dlqRouter,
+  stats: statsRouter,
+  devMail: devMailRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -1,10 +1,25 @@
 /** dlq.*: the dead-letter queue, for owners (their jobs) and admins (everyone's). */
 import { z } from "zod";
-import { discardJob, requeueJob } from "../jobs/actions.js";
+import { dlqReasons } from "../../shared/states.js";
+import { type DlqSelection, discardJob, discardMany, MAX_BULK, requeueJob, requeueMany } from "../jobs/actions.js";
 import { decodePageCursor, listDeadLetters } from "../jobs/queries.js";
 import { toJobView } from "../jobs/serialize.js";
 import { authedProcedure, router } from "../trpc.js";
 import { jobIdInput, pageInput } from "./jobs.js";
+
+/** { jobIds } or { filter }: the selection of a bulk action. */
+const selectionInput: z.ZodType<DlqSelection> = z.union([
+  z.object({ jobIds: z.array(z.uuid()).min(1).max(MAX_BULK) }),
+  z.object({
+    filter: z.object({
+      type: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .optional(),
+      reason: z.enum(dlqReasons).optional(),
+    }),
+  }),
+]);
 
 export const dlqRouter = router({
   list: authedProcedure.input(z.object(pageInput)).query(({ ctx, input }) =>
@@ -21,4 +36,14 @@ export const dlqRouter = router({
   discard: authedProcedure
     .input(jobIdInput)
     .mutation(async ({ ctx, input }) => toJobView(await discardJob(ctx.db, ctx.pool, ctx.user, input.jobId))),
+
+  /** Requeues the listed dead-lettered jobs, or all matching a filter: { count, jobIds }. */
+  requeueMany: authedProcedure
+    .input(selectionInput)
+    .mutation(({ ctx, input }) => requeueMany(ctx.db, ctx.pool, ctx.user, input)),
+
+  /** Discards the listed dead-lettered jobs, or all matching a filter: { count, jobIds }. */
+  discardMany: authedProcedure
+    .input(selectionInput)
+    .mutation(({ ctx, input }) => discardMany(ctx.db, ctx.pool, ctx.user, input)),
 });

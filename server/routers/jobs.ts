@@ -54,6 +54,8 @@ export const jobsRouter = router({
           .max(100)
           .regex(/^[A-Za-z0-9_-]+$/, "type must be a job type name")
           .optional(),
+        /** A job id or an idempotency key. */
+        search: z.string().trim().min(1).max(255).optional(),
         ...pageInput,
       }),
     )
@@ -61,6 +63,7 @@ export const jobsRouter = router({
       listJobs(ctx.db, ctx.user, {
         status: input.status,
         type: input.type,
+        search: input.search,
         cursor: input.cursor ? decodePageCursor(input.cursor) : undefined,
         limit: input.limit,
       }),
