@@ -1,19 +1,39 @@
 /**
- * The typed tRPC client: subscriptions over SSE, everything else batched and
- * streamed, both with the shared transformer. Only the AppRouter *type* comes
- * from the server.
+ * The typed tRPC client and its TanStack Query bindings. Subscriptions go over
+ * SSE (httpSubscriptionLink), everything else batched and streamed; both use
+ * the shared transformer. Only the AppRouter *type* comes from the server.
  */
-import { createTRPCClient, httpBatchStreamLink, httpSubscriptionLink, loggerLink, splitLink } from "@trpc/client";
+import {
+  createTRPCClient,
+  httpBatchStreamLink,
+  httpLink,
+  httpSubscriptionLink,
+  loggerLink,
+  splitLink,
+} from "@trpc/client";
+import { createTRPCContext } from "@trpc/tanstack-react-query";
 import type { AppRouter } from "../../server/routers/_app.js";
 import { transformer } from "../../shared/transformer.js";
 
-export const trpc = createTRPCClient<AppRouter>({
-  links: [
-    loggerLink({ enabled: (op) => import.meta.env.DEV && op.direction === "down" && op.result instanceof Error }),
-    splitLink({
-      condition: (op) => op.type === "subscription",
-      true: httpSubscriptionLink({ url: "/trpc", transformer }),
-      false: httpBatchStreamLink({ url: "/trpc", transformer }),
-    }),
-  ],
-});
+export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
+
+export function makeTrpcClient() {
+  return createTRPCClient<AppRouter>({
+    links: [
+      loggerLink({ enabled: (op) => import.meta.env.DEV && op.direction === "down" && op.result instanceof Error }),
+      splitLink({
+        condition: (op) => op.type === "subscription",
+        true: httpSubscriptionLink({ url: "/trpc", transformer }),
+        // auth.* sets the session cookie: a streamed response has sent its
+        // headers before the procedure finishes, so those go unbatched.
+        false: splitLink({
+          condition: (op) => op.path.startsWith("auth."),
+          true: httpLink({ url: "/trpc", transformer }),
+          false: httpBatchStreamLink({ url: "/trpc", transformer }),
+        }),
+      }),
+    ],
+  });
+}
+
+export type TrpcClient = ReturnType<typeof makeTrpcClient>;

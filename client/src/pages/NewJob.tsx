@@ -1,0 +1,134 @@
+import { useMutation } from "@tanstack/react-query";
+import { type FormEvent, useState } from "react";
+import { type JobType, jobTypes } from "../../../shared/jobs.js";
+import { buildEnqueueRequest, type EnqueueOptionsForm, type FieldErrors, jobForms } from "../lib/forms.js";
+import { useTRPC } from "../trpc.js";
+
+const emptyOptions: EnqueueOptionsForm = { idempotencyKey: "", runAt: "", priority: "" };
+
+export function NewJob() {
+  const trpc = useTRPC();
+  const [type, setType] = useState<JobType>(jobTypes[0]);
+  const [values, setValues] = useState<Record<string, string>>({});
+  const [options, setOptions] = useState(emptyOptions);
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const enqueue = useMutation(
+    trpc.jobs.enqueue.mutationOptions({
+      onSuccess: ({ jobId }) => {
+        window.location.hash = `#/jobs/${jobId}`;
+      },
+      onError: (error) => {
+        // The server validates with the same schema; show its field errors the same way.
+        const issues = error.data?.zodError?.issues ?? [];
+        setErrors(Object.fromEntries(issues.map((i) => [i.path.slice(1).join(".") || String(i.path[0]), i.message])));
+      },
+    }),
+  );
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    const built = buildEnqueueRequest(type, values, options);
+    if (!built.ok) {
+      setErrors(built.errors);
+      return;
+    }
+    setErrors({});
+    enqueue.mutate(built.request);
+  };
+
+  const fieldError = (name: string) =>
+    errors[name] ? (
+      <span className="field-error" id={`${name}-error`} role="alert">
+        {errors[name]}
+      </span>
+    ) : null;
+
+  return (
+    <section aria-labelledby="new-title">
+      <h1 id="new-title">Start a job</h1>
+      <form className="card form" onSubmit={submit} noValidate>
+        <label htmlFor="job-type">Job type</label>
+        <select
+          id="job-type"
+          value={type}
+          onChange={(e) => {
+            setType(e.target.value as JobType);
+            setErrors({});
+          }}
+        >
+          {jobTypes.map((t) => (
+            <option key={t}>{t}</option>
+          ))}
+        </select>
+        {jobForms[type].map((field) => (
+          <div key={field.name} className="field">
+            <label htmlFor={field.name}>
+              {field.label}
+              {field.optional ? <span className="muted"> (optional)</span> : null}
+            </label>
+            {field.input === "textarea" ? (
+              <textarea
+                id={field.name}
+                rows={4}
+                value={values[field.name] ?? ""}
+                aria-invalid={Boolean(errors[field.name])}
+                aria-describedby={errors[field.name] ? `${field.name}-error` : undefined}
+                onChange={(e) => setValues({ ...values, [field.name]: e.target.value })}
+              />
+            ) : (
+              <input
+                id={field.name}
+                type={field.input}
+                value={values[field.name] ?? ""}
+                aria-invalid={Boolean(errors[field.name])}
+                aria-describedby={errors[field.name] ? `${field.name}-error` : undefined}
+                onChange={(e) => setValues({ ...values, [field.name]: e.target.value })}
+              />
+            )}
+            {fieldError(field.name)}
+          </div>
+        ))}
+        <fieldset>
+          <legend>Options</legend>
+          <div className="field">
+            <label htmlFor="idempotencyKey">Idempotency key</label>
+            <input
+              id="idempotencyKey"
+              value={options.idempotencyKey}
+              onChange={(e) => setOptions({ ...options, idempotencyKey: e.target.value })}
+            />
+            {fieldError("idempotencyKey")}
+          </div>
+          <div className="field">
+            <label htmlFor="runAt">Run at</label>
+            <input
+              id="runAt"
+              type="datetime-local"
+              value={options.runAt}
+              onChange={(e) => setOptions({ ...options, runAt: e.target.value })}
+            />
+            {fieldError("runAt")}
+          </div>
+          <div className="field">
+            <label htmlFor="priority">Priority (lower runs first)</label>
+            <input
+              id="priority"
+              type="number"
+              value={options.priority}
+              onChange={(e) => setOptions({ ...options, priority: e.target.value })}
+            />
+            {fieldError("priority")}
+          </div>
+        </fieldset>
+        {enqueue.error && !enqueue.error.data?.zodError && (
+          <p className="error" role="alert">
+            {enqueue.error.message}
+          </p>
+        )}
+        <button type="submit" disabled={enqueue.isPending}>
+          {enqueue.isPending ? "Starting…" : "Start job"}
+        </button>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,195 @@
+// The dashboard in a real Chromium against the real app (built client, HTTP,
+// worker, SMTP): sign in, start a job and watch it live, the dead-letter queue,
+// and a server restart the list recovers from. Screenshots land in
+// test-artifacts/screenshots (git-ignored).
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { upsertUserWithPassword } from "../../server/auth/users.js";
+import { eventually, startTestApp, type TestApp } from "../support/app.js";
+import { startTestSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { buildClient, findChromium, launch, screenshot, watchConsole } from "./browser.js";
+
+const chromiumPath = findChromium();
+if (!chromiumPath) {
+  const message = "SKIPPED: browser tests need Chromium (set CHROMIUM_PATH or apt-get install chromium)";
+  if (process.env.REQUIRE_BROWSER_TESTS === "1")
+    throw new Error(`${message}; REQUIRE_BROWSER_TESTS=1 forbids skipping`);
+  // biome-ignore lint/suspicious/noConsole: the skip must be loud in the test output
+  console.warn(`\n${"!".repeat(78)}\n${message}\n${"!".repeat(78)}\n`);
+}
+
+const tuning = { email: { backoff: { baseMs: 50, maxMs: 100 } } };
+const PASSWORD = "correct horse battery staple";
+
+describe.skipIf(!chromiumPath)("dashboard in Chromium", () => {
+  let smtp: TestSmtpServer;
+  let app: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let consoleErrors: string[];
+
+  beforeAll(async () => {
+    await buildClient();
+    smtp = await startTestSmtpServer();
+    app = await startTestApp({ SMTP_URL: smtp.url }, { client: "static", tuning });
+    await upsertUserWithPassword(app.app.services.db, "ada@example.com", PASSWORD, "admin");
+    browser = await launch(chromiumPath as string);
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    consoleErrors = watchConsole(page);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await smtp?.close();
+  });
+
+  const statusOf = (jobId: string) => page.locator(`tr[data-job-id="${jobId}"] .badge`).first();
+
+  test("signed out, only the sign-in page; a wrong password says so; the right one signs in", async () => {
+    await page.goto(app.url);
+    await page.getByLabel("Email").fill("ada@example.com");
+    await page.getByLabel("Password").fill("wrong");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").filter({ hasText: "Wrong email or password" }).waitFor();
+    await screenshot(page, "01-sign-in");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Jobs" }).waitFor();
+    await page.getByText("Live", { exact: true }).waitFor();
+    // The session is an HttpOnly cookie: scripts cannot read it.
+    expect(await page.evaluate(() => document.cookie)).not.toContain("tj_session");
+  });
+
+  test("the form validates with the shared schema beside the field, then the job goes pending → running → succeeded live", async () => {
+    await page.goto(`${app.url}/#/new`);
+    await page.getByLabel("To", { exact: true }).fill("not an email");
+    await page.getByLabel("Subject").fill("Hello from the browser");
+    await page.getByLabel("Body", { exact: true }).fill("Rendered by Chromium");
+    await page.getByRole("button", { name: "Start job" }).click();
+    await page.locator("#to-error").waitFor();
+    expect(await page.locator("#to-error").textContent()).toMatch(/email/i);
+    await screenshot(page, "02-new-job-validation");
+
+    const release = smtp.holdData();
+    await page.getByLabel("To", { exact: true }).fill("grace@example.com");
+    await page.getByRole("button", { name: "Start job" }).click();
+    await page.waitForURL(/#\/jobs\/[0-9a-f-]{36}$/);
+    const jobId = page.url().split("/").at(-1) as string;
+    await page.locator(".page-head .badge", { hasText: "running" }).waitFor();
+    await screenshot(page, "03-job-running");
+    release();
+    await page.locator(".page-head .badge", { hasText: "succeeded" }).waitFor();
+    await page.getByText("messageId").waitFor(); // the result, read once the job finished
+    await screenshot(page, "04-job-detail");
+
+    await page.goto(`${app.url}/#/jobs`);
+    await statusOf(jobId).filter({ hasText: "succeeded" }).waitFor();
+  });
+
+  test("the list shows new jobs and their transitions live, without reloading", async () => {
+    await page.goto(`${app.url}/#/jobs`);
+    await page.getByText("Live", { exact: true }).waitFor();
+    const navigations: string[] = [];
+    page.on("framenavigated", (frame) => navigations.push(frame.url()));
+    const release = smtp.holdData();
+    const token = await app.token("ada@example.com");
+    const { jobId } = await app.client(token).jobs.enqueue.mutate({
+      type: "email",
+      payload: { to: "live@example.com", subject: "Live", body: "b" },
+    });
+    await statusOf(jobId).filter({ hasText: "running" }).waitFor();
+    await screenshot(page, "05-jobs-list-live");
+    release();
+    await statusOf(jobId).filter({ hasText: "succeeded" }).waitFor();
+    expect(navigations).toEqual([]);
+  });
+
+  test("a failing job lands in the dead-letter queue, is found there and requeued", async () => {
+    smtp.refuse.add("bounce@example.com");
+    const token = await app.token("ada@example.com");
+    const { jobId } = await app.client(token).jobs.enqueue.mutate({
+      type: "email",
+      payload: { to: "bounce@example.com", subject: "Bounce", body: "b" },
+    });
+    await page.goto(`${app.url}/#/dlq`);
+    const row = page.locator(`tr[data-job-id="${jobId}"]`);
+    await row.waitFor();
+    expect(await row.textContent()).toContain("permanent_error");
+    expect(await row.textContent()).toContain("550");
+    await screenshot(page, "06-dead-letter-queue");
+
+    smtp.refuse.delete("bounce@example.com");
+    await row.getByRole("button", { name: "Requeue" }).click();
+    await row.waitFor({ state: "detached" });
+    await eventually(async () => (await app.client(token).jobs.get.query({ jobId })).status === "succeeded");
+    await page.goto(`${app.url}/#/jobs/${jobId}`);
+    await page.locator(".page-head .badge", { hasText: "succeeded" }).waitFor();
+  });
+
+  test("the overview charts throughput, and the dev mail page shows what the sink caught", async () => {
+    await page.goto(`${app.url}/#/overview`);
+    await page.locator(".chart polyline").first().waitFor();
+    await screenshot(page, "07-overview");
+    await page.goto(`${app.url}/#/mail`);
+    await page.getByRole("heading", { name: "Mail caught in development" }).waitFor();
+    await screenshot(page, "08-mail");
+  });
+
+  test("works on a narrow screen", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${app.url}/#/jobs`);
+    await page.getByRole("heading", { name: "Jobs" }).waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await screenshot(page, "09-narrow");
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  test("when the server restarts mid-run the UI says it is reconnecting, then shows exactly the database's state", async () => {
+    const token = await app.token("ada@example.com");
+    const client = app.client(token);
+    await page.goto(`${app.url}/#/jobs`);
+    await page.getByText("Live", { exact: true }).waitFor();
+    const release = smtp.holdData();
+    const { jobIds } = await client.jobs.enqueueMany.mutate({
+      jobs: Array.from({ length: 6 }, (_, i) => ({
+        type: "email" as const,
+        payload: { to: `restart${i}@example.com`, subject: `Restart ${i}`, body: "b" },
+      })),
+    });
+    await statusOf(jobIds[0] as string)
+      .filter({ hasText: "running" })
+      .waitFor();
+
+    const port = app.app.port;
+    await app.app.stop(100); // interrupted attempts are recorded and will retry
+    await page.getByText(/reconnecting/i).waitFor();
+    await screenshot(page, "10-reconnecting");
+    release();
+    const restarted = await startTestApp(
+      { SMTP_URL: smtp.url, DATABASE_URL: app.databaseUrl, PORT: String(port) },
+      { client: "static", tuning },
+    );
+    app = restarted;
+    await page.getByText("Live", { exact: true }).waitFor({ timeout: 30_000 });
+    const restartedClient = app.client(token);
+    await eventually(async () => {
+      const jobs = await Promise.all(jobIds.map((jobId) => restartedClient.jobs.get.query({ jobId })));
+      return jobs.every((j) => j.status === "succeeded");
+    }, 30_000);
+    // Every row shows what the database says, without a reload.
+    for (const jobId of jobIds) {
+      const job = await restartedClient.jobs.get.query({ jobId });
+      await statusOf(jobId).filter({ hasText: job.status }).waitFor();
+    }
+    await screenshot(page, "11-after-restart");
+  });
+
+  test("no errors in the browser console (other than the restart's dropped connections)", () => {
+    const unexpected = consoleErrors.filter(
+      (e) => !/Failed to load resource|ERR_CONNECTION_REFUSED|net::ERR|EventSource/i.test(e),
+    );
+    expect(unexpected).toEqual([]);
+  });
+});
