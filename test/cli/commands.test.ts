@@ -72,6 +72,7 @@ describe("the dev server (npm run dev)", () => {
   });
 
   test("prints a demo token that the API accepts, and refuses anonymous calls", async () => {
+    expect(devOutput).toContain("Sign in as demo@typed-jobs.local / demo-password");
     const token = /\n\s+(tj_\S+)\n/.exec(devOutput)?.[1];
     expect(token).toBeDefined();
     await expect(trpcClient(baseUrl, token).jobs.list.query({})).resolves.toHaveProperty("items");
@@ -93,6 +94,10 @@ describe("the dev server (npm run dev)", () => {
       return current.status === "succeeded" ? current : undefined;
     });
     expect(job.status).toBe("succeeded");
+    // The sink stored it, readable by an admin (the printed demo account).
+    const demoToken = /\n\s+(tj_\S+)\n/.exec(devOutput)?.[1];
+    const mail = await trpcClient(baseUrl, demoToken).devMail.list.query({});
+    expect(mail.find((m) => m.messageId === `<${jobId}@typed-jobs.local>`)?.to).toEqual(["sink@example.com"]);
   });
 
   test("npm run db:migrate beside it succeeds (nothing pending)", async () => {
