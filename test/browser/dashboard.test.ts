@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { upsertUserWithPassword } from "../../server/auth/users.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { startTestSmtpServer, type TestSmtpServer } from "../support/smtp.js";
-import { buildClient, findChromium, launch, screenshot, watchConsole } from "./browser.js";
+import { findChromium, launch, screenshot, watchConsole } from "./browser.js";
 
 const chromiumPath = findChromium();
 if (!chromiumPath) {
@@ -29,7 +29,6 @@ describe.skipIf(!chromiumPath)("dashboard in Chromium", () => {
   let consoleErrors: string[];
 
   beforeAll(async () => {
-    await buildClient();
     smtp = await startTestSmtpServer();
     app = await startTestApp({ SMTP_URL: smtp.url }, { client: "static", tuning });
     await upsertUserWithPassword(app.app.services.db, "ada@example.com", PASSWORD, "admin");

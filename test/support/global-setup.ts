@@ -13,6 +13,7 @@ import { ensureDatabase, startEmbeddedPostgres } from "../../server/db/embedded.
 import { migrate } from "../../server/db/migrate.js";
 import { createPool } from "../../server/db/pool.js";
 import { createLogger } from "../../server/logger.js";
+import { buildClient } from "../browser/browser.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -39,6 +40,10 @@ export default async function setup(project: TestProject) {
   const pool = createPool(templateUrl, 2);
   await migrate(pool, logger);
   await pool.end();
+
+  // The browser and production tests serve the built client; build it once here
+  // rather than in two test files at once.
+  await buildClient();
 
   project.provide("templateUrl", templateUrl);
   project.provide("dataDir", dataDir);

@@ -28,17 +28,23 @@ export function ThroughputChart({ buckets }: { buckets: Bucket[] }) {
         role="img"
         aria-label={`Jobs per minute over the last ${buckets.length} minutes: ${total} finished`}
       >
-        {[0, 0.5, 1].map((f) => (
-          <g key={f}>
-            <line x1={pad.left} x2={width - pad.right} y1={y(max * f)} y2={y(max * f)} className="grid" />
-            <text x={pad.left - 6} y={y(max * f) + 4} textAnchor="end" className="axis">
-              {Math.round(max * f)}
+        {[...new Set([0, Math.round(max / 2), max])].map((tick) => (
+          <g key={tick}>
+            <line x1={pad.left} x2={width - pad.right} y1={y(tick)} y2={y(tick)} className="grid" />
+            <text x={pad.left - 6} y={y(tick) + 4} textAnchor="end" className="axis">
+              {tick}
             </text>
           </g>
         ))}
         {buckets.map((b, i) =>
           i % 5 === 0 || i === buckets.length - 1 ? (
-            <text key={b.minute.toISOString()} x={x(i)} y={height - 6} textAnchor="middle" className="axis">
+            <text
+              key={b.minute.toISOString()}
+              x={x(i)}
+              y={height - 6}
+              textAnchor={i === buckets.length - 1 ? "end" : i === 0 ? "start" : "middle"}
+              className="axis"
+            >
               {b.minute.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}
             </text>
           ) : null,
