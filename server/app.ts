@@ -14,10 +14,14 @@ import { type AppServices, createRequestContext } from "./context.js";
 import { openDatabase } from "./db/open.js";
 import { startSmtpSink } from "./email/sink.js";
 import { closeTransports } from "./email/transport.js";
+import { exportRoutes } from "./exports/routes.js";
 import { EventHub } from "./jobs/event-hub.js";
 import type { Logger } from "./logger.js";
 import { restRouter } from "./rest.js";
 import { appRouter } from "./routers/_app.js";
+import type { Network } from "./tasks/types.js";
+import { devReceiver } from "./webhooks/dev-receiver.js";
+import { systemNetwork } from "./webhooks/network.js";
 import { startWorker, type TaskTuning, type WorkerHandle } from "./worker/runner.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -36,6 +40,8 @@ export interface RunningApp {
 export interface StartOptions {
   client: ClientMode;
   tuning?: TaskTuning;
+  /** Replaces DNS and HTTP for webhooks (tests prove SSRF refusals with recording fakes). */
+  network?: Network;
 }
 
 export async function startApp(config: Config, logger: Logger, options: StartOptions): Promise<RunningApp> {
@@ -53,11 +59,12 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   const hub = new EventHub(pool, databaseUrl, logger);
   await hub.start();
   cleanups.push(() => hub.stop());
-  const services: AppServices = { db, pool, hub, config, logger };
+  const network = options.network ?? systemNetwork;
+  const services: AppServices = { db, pool, hub, config, logger, network };
 
   const worker =
     config.WORKER === "on"
-      ? await startWorker({ db, pool, config }, logger, {
+      ? await startWorker({ db, pool, config, network }, logger, {
           concurrency: config.WORKER_CONCURRENCY,
           tuning: options.tuning,
         })
@@ -66,6 +73,8 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   const app = express();
   app.disable("x-powered-by");
   app.use(restRouter(services));
+  app.use(exportRoutes(services));
+  if (config.NODE_ENV !== "production") app.use("/dev/webhooks", devReceiver(services));
   app.use(
     "/trpc",
     createExpressMiddleware({

@@ -31,9 +31,18 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Lets webhook deliveries reach loopback addresses (development and tests only). */
   WEBHOOK_ALLOW_LOOPBACK: flag.default(false),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+  /** How long a rotated-out webhook secret keeps signing beside the new one. */
+  WEBHOOK_SECRET_GRACE_HOURS: z.coerce.number().min(0).default(24),
+  /** Where finished exports are written (shared storage when workers and servers run on several machines). */
+  EXPORT_DIR: z.string().optional(),
+  /** How long an export's signed download link works; the file is deleted after the same time. */
+  EXPORT_LINK_TTL_HOURS: z.coerce.number().positive().default(24),
+  /** Makes download links absolute (for mailing them), e.g. https://jobs.example.com. */
+  PUBLIC_URL: z.url().optional(),
 });
 
-export type Config = z.infer<typeof envSchema> & { dataDir: string };
+export type Config = z.infer<typeof envSchema> & { dataDir: string; exportDir: string };
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // Empty strings mean "unset", as in most .env tooling.
@@ -48,5 +57,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new Error(`Invalid environment configuration:\n${lines.join("\n")}`);
   }
-  return { ...parsed.data, dataDir: path.resolve(parsed.data.DATA_DIR) };
+  const dataDir = path.resolve(parsed.data.DATA_DIR);
+  return { ...parsed.data, dataDir, exportDir: path.resolve(parsed.data.EXPORT_DIR ?? path.join(dataDir, "exports")) };
 }

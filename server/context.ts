@@ -9,6 +9,7 @@ import type { Config } from "./config.js";
 import type { Db } from "./db/pool.js";
 import type { EventHub } from "./jobs/event-hub.js";
 import type { Logger } from "./logger.js";
+import type { Network } from "./tasks/types.js";
 
 /** Long-lived services, built once per process. */
 export interface AppServices {
@@ -17,6 +18,7 @@ export interface AppServices {
   hub: EventHub;
   config: Config;
   logger: Logger;
+  network: Network;
 }
 
 export interface Context extends AppServices {

@@ -8,6 +8,7 @@ import { ZodError } from "zod";
 import { transformer } from "../shared/transformer.js";
 import type { Context } from "./context.js";
 import { IdempotencyConflictError, IllegalTransitionError, JobNotFoundError } from "./jobs/errors.js";
+import { EndpointNotFoundError } from "./webhooks/endpoints.js";
 
 const t = initTRPC.context<Context>().create({
   transformer,
@@ -28,7 +29,9 @@ function describeIssues(error: ZodError): string {
 
 /** Maps errors thrown by the job modules to tRPC codes. */
 function toTrpcError(cause: unknown): TRPCError | undefined {
-  if (cause instanceof JobNotFoundError) return new TRPCError({ code: "NOT_FOUND", message: cause.message, cause });
+  if (cause instanceof JobNotFoundError || cause instanceof EndpointNotFoundError) {
+    return new TRPCError({ code: "NOT_FOUND", message: cause.message, cause });
+  }
   if (cause instanceof IllegalTransitionError || cause instanceof IdempotencyConflictError) {
     return new TRPCError({ code: "CONFLICT", message: cause.message, cause });
   }

@@ -7,6 +7,7 @@ import { openDatabase } from "./db/open.js";
 import { startSmtpSink } from "./email/sink.js";
 import { closeTransports } from "./email/transport.js";
 import { createLogger } from "./logger.js";
+import { systemNetwork } from "./webhooks/network.js";
 import { startWorker } from "./worker/runner.js";
 
 const config = loadConfig();
@@ -20,7 +21,7 @@ try {
     config.SMTP_URL = sink.url;
     stopSink = sink.stop;
   }
-  const worker = await startWorker({ db: database.db, pool: database.pool, config }, logger, {
+  const worker = await startWorker({ db: database.db, pool: database.pool, config, network: systemNetwork }, logger, {
     concurrency: config.WORKER_CONCURRENCY,
   });
   let signals = 0;

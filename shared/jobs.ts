@@ -6,6 +6,7 @@
  * To add a job type: add an entry here and one task file in server/tasks/.
  */
 import { z } from "zod";
+import { jobStatuses } from "./states.js";
 
 /**
  * Text Postgres can store: no NUL and no unpaired UTF-16 surrogate (jsonb refuses
@@ -48,15 +49,77 @@ export const emailJob = {
   }),
 };
 
+/** A point in time as the client sends it (Date or ISO string), stored as an ISO string. */
+const instant = z.coerce
+  .date()
+  .min(new Date("0001-01-01T00:00:00.000Z"))
+  .max(new Date("9999-12-31T23:59:59.999Z"))
+  .transform((d) => d.toISOString());
+
+export const exportJob = {
+  payload: z.object({
+    format: z.enum(["csv", "ndjson"]),
+    gzip: z.boolean().optional(),
+    /** Which of the caller's jobs to export (all of them by default). */
+    filter: z
+      .object({
+        type: z
+          .string()
+          .max(100)
+          .regex(/^[A-Za-z0-9_-]+$/, "type must be a job type name")
+          .optional(),
+        status: z.enum(jobStatuses).optional(),
+        from: instant.optional(),
+        to: instant.optional(),
+      })
+      .optional(),
+  }),
+  progress: baseProgressSchema.extend({
+    rowsDone: z.number().int().min(0).optional(),
+    rowsTotal: z.number().int().min(0).optional(),
+  }),
+  result: z.object({
+    rows: z.number().int().min(0),
+    bytes: z.number().int().min(0),
+    /** A signed link, valid until expiresAt, that works without signing in. */
+    downloadUrl: z.string(),
+    expiresAt: z.iso.datetime(),
+  }),
+};
+
+export const webhookJob = {
+  payload: z.object({
+    endpointId: z.uuid(),
+    /** The event name, for example "order.created". */
+    event: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[A-Za-z0-9_.:-]+$/, "event may contain letters, digits and . _ : -"),
+    data: z.json(),
+  }),
+  progress: baseProgressSchema,
+  result: z.object({
+    /** The HTTP status the receiver answered. */
+    status: z.number().int(),
+    attempts: z.number().int().min(1),
+  }),
+};
+
 export const jobRegistry = {
   email: emailJob,
+  export: exportJob,
+  webhook: webhookJob,
 } as const;
 
 export type JobRegistry = typeof jobRegistry;
 export type JobType = keyof JobRegistry;
 export const jobTypes = Object.keys(jobRegistry) as [JobType, ...JobType[]];
 
-export type JobPayload<T extends JobType> = z.infer<JobRegistry[T]["payload"]>;
+/** A payload as stored and as handlers see it (after parsing). */
+export type JobPayload<T extends JobType> = z.output<JobRegistry[T]["payload"]>;
+/** A payload as a client sends it (before parsing: dates may be Date objects). */
+export type JobPayloadInput<T extends JobType> = z.input<JobRegistry[T]["payload"]>;
 export type JobProgress<T extends JobType> = z.infer<JobRegistry[T]["progress"]>;
 export type JobResult<T extends JobType> = z.infer<JobRegistry[T]["result"]>;
 
@@ -87,7 +150,7 @@ const enqueueOptions = {
 export type EnqueueItem = {
   [T in JobType]: {
     type: T;
-    payload: JobPayload<T>;
+    payload: JobPayloadInput<T>;
     idempotencyKey?: string | undefined;
     runAt?: Date | undefined;
     priority?: number | undefined;

@@ -13,6 +13,7 @@ import { Mail } from "./pages/Mail.js";
 import { NewJob } from "./pages/NewJob.js";
 import { Overview } from "./pages/Overview.js";
 import { SignIn } from "./pages/SignIn.js";
+import { Webhooks } from "./pages/Webhooks.js";
 import { useTRPC } from "./trpc.js";
 
 const NAV: { route: Route; label: string; adminOnly?: boolean }[] = [
@@ -20,6 +21,7 @@ const NAV: { route: Route; label: string; adminOnly?: boolean }[] = [
   { route: { page: "new" }, label: "New job" },
   { route: { page: "dlq" }, label: "Dead letters" },
   { route: { page: "overview" }, label: "Overview" },
+  { route: { page: "webhooks" }, label: "Webhooks" },
   { route: { page: "mail" }, label: "Mail", adminOnly: true },
 ];
 
@@ -77,6 +79,7 @@ function Shell({ email, isAdmin }: { email: string; isAdmin: boolean }) {
         {route.page === "dlq" && <DeadLetters />}
         {route.page === "overview" && <Overview />}
         {route.page === "mail" && <Mail />}
+        {route.page === "webhooks" && <Webhooks />}
       </main>
     </div>
   );

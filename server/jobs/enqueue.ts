@@ -6,9 +6,12 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type pg from "pg";
+import { z } from "zod";
+import type { JobType } from "../../shared/jobs.js";
 import { type EnqueueItem, enqueueItemSchema } from "../../shared/jobs.js";
 import { withTransaction } from "../db/pool.js";
 import { taskFor } from "../tasks/index.js";
+import type { TaskDefinition } from "../tasks/types.js";
 import { IdempotencyConflictError } from "./errors.js";
 import { EVENTS_CHANNEL } from "./sql.js";
 
@@ -35,6 +38,24 @@ export function payloadFingerprint(type: string, payload: unknown): string {
   return createHash("sha256").update(canonicalJson({ type, payload })).digest("hex");
 }
 
+/**
+ * Payload checks that need the database (a webhook endpoint must be the
+ * owner's), reported like schema errors: a ZodError naming the field, so the
+ * client gets BAD_REQUEST with data.zodError.issues.
+ */
+async function checkOwnership(pool: pg.Pool, ownerId: string, items: EnqueueItem[], batch: boolean): Promise<void> {
+  const issues: z.core.$ZodIssue[] = [];
+  for (const [index, item] of items.entries()) {
+    const task = taskFor(item.type) as TaskDefinition<JobType>;
+    const problem = await task.checkForOwner?.({ pool }, ownerId, item.payload as never);
+    if (problem) {
+      const path = [...(batch ? ["jobs", index] : []), "payload", problem.field];
+      issues.push({ code: "custom", path, message: problem.message, input: undefined });
+    }
+  }
+  if (issues.length > 0) throw new z.ZodError(issues);
+}
+
 interface PreparedJob {
   id: string;
   item: EnqueueItem;
@@ -54,6 +75,7 @@ export async function enqueueJobs(
 ): Promise<string[]> {
   const items = rawItems.map((raw) => enqueueItemSchema.parse(raw));
   const batch = items.length > 1;
+  await checkOwnership(pool, ownerId, items, batch);
 
   // Resolve repeats of a key inside the batch first: same payload -> same job.
   const ids: string[] = new Array(items.length);

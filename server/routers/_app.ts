@@ -5,6 +5,7 @@ import { devMailRouter } from "./dev-mail.js";
 import { dlqRouter } from "./dlq.js";
 import { jobsRouter } from "./jobs.js";
 import { statsRouter } from "./stats.js";
+import { webhooksRouter } from "./webhooks.js";
 
 export const appRouter = router({
   auth: authRouter,
@@ -12,6 +13,7 @@ export const appRouter = router({
   dlq: dlqRouter,
   stats: statsRouter,
   devMail: devMailRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

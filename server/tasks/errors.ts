@@ -10,10 +10,15 @@ export class PermanentError extends Error {
   }
 }
 
-/** Explicitly transient (the default for any other error); for readability at throw sites. */
+/**
+ * Explicitly transient (the default for any other error). `retryAfterMs` asks
+ * for the next attempt no sooner than that (an HTTP Retry-After, say).
+ */
 export class TransientError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options?: ErrorOptions & { retryAfterMs?: number | undefined }) {
     super(message, options);
     this.name = "TransientError";
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }

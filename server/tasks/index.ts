@@ -5,10 +5,14 @@
  */
 import type { JobType } from "../../shared/jobs.js";
 import { emailTask } from "./email.js";
+import { exportTask } from "./export.js";
 import type { TaskDefinition } from "./types.js";
+import { webhookTask } from "./webhook.js";
 
 export const tasks = {
   email: emailTask,
+  export: exportTask,
+  webhook: webhookTask,
 } satisfies { [T in JobType]: TaskDefinition<T> };
 
 export function taskFor<T extends JobType>(type: T): TaskDefinition<T> {

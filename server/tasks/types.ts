@@ -8,6 +8,8 @@ import type { JobPayload, JobProgress, JobRegistry, JobResult, JobType } from ".
 import type { Config } from "../config.js";
 import type { Db } from "../db/pool.js";
 import type { Logger } from "../logger.js";
+import type { Connector } from "../webhooks/http.js";
+import type { Resolver } from "../webhooks/ssrf.js";
 
 export interface Backoff {
   /** Delay before the second attempt; doubles (by `factor`) each attempt after. */
@@ -26,10 +28,17 @@ export interface Timeouts {
 /** Progress a handler reports: percent and note, plus its job type's own fields. */
 export type ProgressReport<T extends JobType> = JobProgress<T>;
 
+/** How webhook deliveries reach the network; tests inject recording fakes to prove refusals. */
+export interface Network {
+  resolve: Resolver;
+  connect: Connector;
+}
+
 export interface TaskServices {
   db: Db;
   pool: pg.Pool;
   config: Config;
+  network: Network;
 }
 
 export interface TaskContext<T extends JobType> {
@@ -53,6 +62,15 @@ export interface TaskDefinition<T extends JobType> {
   timeouts: Timeouts;
   /** A graphile-worker named queue: jobs in one queue run one at a time, in order. */
   queue?: string;
+  /**
+   * Checks at enqueue that the payload may be used by this owner (a webhook's
+   * endpoint must be theirs). Returns a message for the named payload field.
+   */
+  checkForOwner?: (
+    services: Pick<TaskServices, "pool">,
+    ownerId: string,
+    payload: JobPayload<T>,
+  ) => Promise<{ field: string; message: string } | undefined>;
   run: (ctx: TaskContext<T>) => Promise<JobResult<T>>;
 }
 

@@ -16,7 +16,7 @@ import { withTransaction } from "../db/pool.js";
 import type { JobRow } from "../jobs/sql.js";
 import { applyTransition, currentStatus, recordProgress } from "../jobs/transitions.js";
 import type { Logger } from "../logger.js";
-import { PermanentError } from "../tasks/errors.js";
+import { PermanentError, TransientError } from "../tasks/errors.js";
 import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
 
 /** graphile-worker's attempts for the wrapper itself (see enqueue.ts). */
@@ -273,7 +273,9 @@ async function recordFailure(
     return;
   }
 
-  const nextRunAt = new Date(Date.now() + backoffDelayMs(task.backoff, attempt));
+  // A server's Retry-After is honoured: never sooner than it asks (capped at a day).
+  const retryAfterMs = err instanceof TransientError ? Math.min(err.retryAfterMs ?? 0, 24 * 3600_000) : 0;
+  const nextRunAt = new Date(Date.now() + Math.max(backoffDelayMs(task.backoff, attempt), retryAfterMs));
   const row = await withTransaction(pool, async (client) => {
     const updated = await applyTransition(client, {
       jobId,

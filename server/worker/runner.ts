@@ -10,7 +10,7 @@
 import { type Runner, run, type TaskList } from "graphile-worker";
 import type { JobType } from "../../shared/jobs.js";
 import type { Logger } from "../logger.js";
-import { cleanupIdempotencyKeys, HOUSEKEEPING_CRONTAB } from "../tasks/housekeeping.js";
+import { cleanupExports, cleanupIdempotencyKeys, HOUSEKEEPING_CRONTAB } from "../tasks/housekeeping.js";
 import { tasks } from "../tasks/index.js";
 import type { TaskDefinition, TaskServices } from "../tasks/types.js";
 import { graphileLogger } from "./graphile-logger.js";
@@ -31,7 +31,10 @@ export async function startWorker(
   options: { concurrency: number; tuning?: TaskTuning | undefined },
 ): Promise<WorkerHandle> {
   const deps: AttemptDeps = { services, logger, inFlight: new Set() };
-  const taskList: TaskList = { cleanup_idempotency_keys: cleanupIdempotencyKeys(services.pool) };
+  const taskList: TaskList = {
+    cleanup_idempotency_keys: cleanupIdempotencyKeys(services.pool),
+    cleanup_exports: cleanupExports(services.pool, services.config.exportDir),
+  };
   for (const declared of Object.values(tasks) as TaskDefinition<JobType>[]) {
     const task = { ...declared, ...options.tuning?.[declared.type] };
     taskList[task.type] = async (payload) => {

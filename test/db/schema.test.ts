@@ -89,7 +89,19 @@ function expectedPgType(field: Field): string {
 test("every model's fields are exactly its table's columns, with matching types and nullability", async () => {
   const models = parseSchema(await fs.readFile("prisma/schema.prisma", "utf8"));
   expect(models.map((m) => m.name).sort()).toEqual(
-    ["ApiToken", "EmailSend", "IdempotencyKey", "Job", "JobEvent", "SinkMessage", "User"].sort(),
+    [
+      "ApiToken",
+      "AppSecret",
+      "EmailSend",
+      "ExportFile",
+      "IdempotencyKey",
+      "Job",
+      "JobEvent",
+      "SinkMessage",
+      "User",
+      "WebhookAttempt",
+      "WebhookEndpoint",
+    ].sort(),
   );
   const { rows: columns } = await t.pool.query<{
     table_name: string;
@@ -146,6 +158,10 @@ test("the generated Prisma client is current with schema.prisma", async () => {
     IdempotencyKey: Prisma.IdempotencyKeyScalarFieldEnum,
     EmailSend: Prisma.EmailSendScalarFieldEnum,
     SinkMessage: Prisma.SinkMessageScalarFieldEnum,
+    ExportFile: Prisma.ExportFileScalarFieldEnum,
+    WebhookEndpoint: Prisma.WebhookEndpointScalarFieldEnum,
+    WebhookAttempt: Prisma.WebhookAttemptScalarFieldEnum,
+    AppSecret: Prisma.AppSecretScalarFieldEnum,
   };
   for (const model of models) {
     // Unsupported fields are not part of the client.

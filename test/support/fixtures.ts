@@ -5,6 +5,7 @@ import { loadConfig } from "../../server/config.js";
 import type { Db } from "../../server/db/pool.js";
 import { enqueueJobs } from "../../server/jobs/enqueue.js";
 import { createLogger } from "../../server/logger.js";
+import { systemNetwork } from "../../server/webhooks/network.js";
 import type { AttemptDeps } from "../../server/worker/run-attempt.js";
 import type { EnqueueItem } from "../../shared/jobs.js";
 
@@ -30,7 +31,7 @@ export async function enqueueOne(pool: pg.Pool, owner: AuthUser, item: EnqueueIt
 export function attemptDeps(db: Db, pool: pg.Pool, env: Record<string, string> = {}): AttemptDeps {
   const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: "postgresql://unused/db", ...env });
   return {
-    services: { db, pool, config },
+    services: { db, pool, config, network: systemNetwork },
     logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent", "test-worker", "stderr"),
     inFlight: new Set(),
   };

@@ -21,8 +21,8 @@ afterAll(async () => {
 });
 
 function worker() {
-  const { db, pool, config, logger } = app.app.services;
-  return startWorker({ db, pool, config }, logger, {
+  const { db, pool, config, logger, network } = app.app.services;
+  return startWorker({ db, pool, config, network }, logger, {
     concurrency: 2,
     tuning: { email: { backoff: { baseMs: 50, maxMs: 50 } } },
   });

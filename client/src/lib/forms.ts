@@ -1,24 +1,40 @@
 /**
  * Job forms, typed from the job registry: one field list per job type (a type
  * without a form is a compile error), validated by the same zod schema as the
- * server, with errors keyed by field.
+ * server, with errors keyed by field. Field names are dot paths into the
+ * payload ("filter.status").
  */
 import type { z } from "zod";
-import { type JobPayload, type JobType, jobRegistry } from "../../../shared/jobs.js";
+import { type JobPayloadInput, type JobType, jobRegistry } from "../../../shared/jobs.js";
+import { jobStatuses } from "../../../shared/states.js";
 
-export interface FieldSpec<P> {
-  name: keyof P & string;
+export interface FieldSpec {
+  name: string;
   label: string;
-  input: "text" | "email" | "textarea";
+  input: "text" | "email" | "textarea" | "select" | "checkbox" | "datetime" | "json";
+  options?: readonly string[];
   optional?: boolean;
 }
 
-export const jobForms: { [T in JobType]: FieldSpec<JobPayload<T>>[] } = {
+export const jobForms: { [T in JobType]: FieldSpec[] } = {
   email: [
     { name: "to", label: "To", input: "email" },
     { name: "subject", label: "Subject", input: "text" },
     { name: "body", label: "Body", input: "textarea" },
     { name: "html", label: "HTML body", input: "textarea", optional: true },
+  ],
+  export: [
+    { name: "format", label: "Format", input: "select", options: ["csv", "ndjson"] },
+    { name: "gzip", label: "Gzip", input: "checkbox", optional: true },
+    { name: "filter.type", label: "Only jobs of type", input: "text", optional: true },
+    { name: "filter.status", label: "Only jobs in state", input: "select", options: jobStatuses, optional: true },
+    { name: "filter.from", label: "Created from", input: "datetime", optional: true },
+    { name: "filter.to", label: "Created before", input: "datetime", optional: true },
+  ],
+  webhook: [
+    { name: "endpointId", label: "Endpoint", input: "select", options: [] },
+    { name: "event", label: "Event", input: "text" },
+    { name: "data", label: "Data (JSON)", input: "json" },
   ],
 };
 
@@ -39,28 +55,65 @@ function errorsOf(error: z.ZodError): FieldErrors {
   return errors;
 }
 
-/**
- * Builds an enqueue request from raw form values, or field errors. Empty
- * optional fields are left out rather than sent as "".
- */
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split(".");
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    node[part] ??= {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts.at(-1) as string] = value;
+}
+
+/** Turns raw form strings into the payload's shape: empty optional fields are left out. */
+function rawPayload(type: JobType, values: Record<string, string>, errors: FieldErrors): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  for (const field of jobForms[type]) {
+    const value = values[field.name] ?? "";
+    if (field.input === "checkbox") {
+      if (value === "true") setPath(raw, field.name, true);
+      continue;
+    }
+    if (value === "" && field.optional) continue;
+    if (field.input === "json") {
+      try {
+        setPath(raw, field.name, JSON.parse(value || "null"));
+      } catch {
+        errors[field.name] = "Not valid JSON";
+      }
+      continue;
+    }
+    if (field.input === "datetime") {
+      const at = new Date(value);
+      if (Number.isNaN(at.getTime())) errors[field.name] = "Not a valid date and time";
+      else setPath(raw, field.name, at.toISOString());
+      continue;
+    }
+    setPath(raw, field.name, value);
+  }
+  return raw;
+}
+
+type EnqueueRequest<T extends JobType> = {
+  type: T;
+  payload: JobPayloadInput<T>;
+  idempotencyKey?: string;
+  runAt?: Date;
+  priority?: number;
+};
+
+/** Builds an enqueue request from raw form values, or field errors. */
 export function buildEnqueueRequest<T extends JobType>(
   type: T,
   values: Record<string, string>,
   options: EnqueueOptionsForm,
-):
-  | { ok: true; request: { type: T; payload: JobPayload<T>; idempotencyKey?: string; runAt?: Date; priority?: number } }
-  | { ok: false; errors: FieldErrors } {
-  const raw: Record<string, string> = {};
-  for (const field of jobForms[type]) {
-    const value = values[field.name] ?? "";
-    if (value !== "" || !field.optional) raw[field.name] = value;
-  }
+): { ok: true; request: EnqueueRequest<T> } | { ok: false; errors: FieldErrors } {
+  const errors: FieldErrors = {};
+  const raw = rawPayload(type, values, errors);
   const payload = jobRegistry[type].payload.safeParse(raw);
-  const errors: FieldErrors = payload.success ? {} : errorsOf(payload.error);
-  const request: { type: T; payload: JobPayload<T>; idempotencyKey?: string; runAt?: Date; priority?: number } = {
-    type,
-    payload: (payload.success ? payload.data : raw) as JobPayload<T>,
-  };
+  if (!payload.success) Object.assign(errors, { ...errorsOf(payload.error), ...errors });
+  // The request carries the raw payload; the server parses it with the same schema.
+  const request: EnqueueRequest<T> = { type, payload: raw as JobPayloadInput<T> };
   if (options.idempotencyKey.trim()) {
     if (options.idempotencyKey.length > 255) errors.idempotencyKey = "At most 255 characters";
     else request.idempotencyKey = options.idempotencyKey;

@@ -7,7 +7,8 @@ export type Route =
   | { page: "new" }
   | { page: "dlq" }
   | { page: "overview" }
-  | { page: "mail" };
+  | { page: "mail" }
+  | { page: "webhooks" };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
@@ -22,6 +23,8 @@ export function parseRoute(hash: string): Route {
       return { page: "overview" };
     case "mail":
       return { page: "mail" };
+    case "webhooks":
+      return { page: "webhooks" };
     default:
       return { page: "jobs" };
   }

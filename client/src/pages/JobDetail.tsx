@@ -1,6 +1,7 @@
 import { useMutation } from "@tanstack/react-query";
 import type { JobEvent } from "../../../shared/events.js";
 import { canTransition } from "../../../shared/states.js";
+import { JobExtras } from "../components/JobExtras.js";
 import { JobProgress } from "../components/JobProgress.js";
 import { StatusBadge } from "../components/StatusBadge.js";
 import { useJob } from "../hooks/jobs.js";
@@ -120,6 +121,7 @@ export function JobDetail({ jobId }: { jobId: string }) {
           )}
         </div>
       </div>
+      <JobExtras job={job} />
       {job.error && (
         <div>
           <h2>Error</h2>

@@ -1,7 +1,13 @@
-import { useMutation } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { type JobType, jobTypes } from "../../../shared/jobs.js";
-import { buildEnqueueRequest, type EnqueueOptionsForm, type FieldErrors, jobForms } from "../lib/forms.js";
+import {
+  buildEnqueueRequest,
+  type EnqueueOptionsForm,
+  type FieldErrors,
+  type FieldSpec,
+  jobForms,
+} from "../lib/forms.js";
 import { useTRPC } from "../trpc.js";
 
 const emptyOptions: EnqueueOptionsForm = { idempotencyKey: "", runAt: "", priority: "" };
@@ -12,6 +18,7 @@ export function NewJob() {
   const [values, setValues] = useState<Record<string, string>>({});
   const [options, setOptions] = useState(emptyOptions);
   const [errors, setErrors] = useState<FieldErrors>({});
+  const endpoints = useQuery(trpc.webhooks.listEndpoints.queryOptions());
   const enqueue = useMutation(
     trpc.jobs.enqueue.mutationOptions({
       onSuccess: ({ jobId }) => {
@@ -61,33 +68,26 @@ export function NewJob() {
           ))}
         </select>
         {jobForms[type].map((field) => (
-          <div key={field.name} className="field">
+          <div key={field.name} className={field.input === "checkbox" ? "field field-inline" : "field"}>
             <label htmlFor={field.name}>
               {field.label}
-              {field.optional ? <span className="muted"> (optional)</span> : null}
+              {field.optional && field.input !== "checkbox" ? <span className="muted"> (optional)</span> : null}
             </label>
-            {field.input === "textarea" ? (
-              <textarea
-                id={field.name}
-                rows={4}
-                value={values[field.name] ?? ""}
-                aria-invalid={Boolean(errors[field.name])}
-                aria-describedby={errors[field.name] ? `${field.name}-error` : undefined}
-                onChange={(e) => setValues({ ...values, [field.name]: e.target.value })}
-              />
-            ) : (
-              <input
-                id={field.name}
-                type={field.input}
-                value={values[field.name] ?? ""}
-                aria-invalid={Boolean(errors[field.name])}
-                aria-describedby={errors[field.name] ? `${field.name}-error` : undefined}
-                onChange={(e) => setValues({ ...values, [field.name]: e.target.value })}
-              />
-            )}
+            <FieldInput
+              field={field}
+              value={values[field.name] ?? ""}
+              invalid={Boolean(errors[field.name])}
+              endpoints={endpoints.data ?? []}
+              onChange={(value) => setValues({ ...values, [field.name]: value })}
+            />
             {fieldError(field.name)}
           </div>
         ))}
+        {type === "webhook" && (endpoints.data ?? []).length === 0 && (
+          <p className="muted">
+            No endpoints yet: <a href="#/webhooks">add one</a> first.
+          </p>
+        )}
         <fieldset>
           <legend>Options</legend>
           <div className="field">
@@ -131,4 +131,58 @@ export function NewJob() {
       </form>
     </section>
   );
+}
+
+function FieldInput({
+  field,
+  value,
+  invalid,
+  endpoints,
+  onChange,
+}: {
+  field: FieldSpec;
+  value: string;
+  invalid: boolean;
+  endpoints: { id: string; url: string; description: string | null; disabled: boolean }[];
+  onChange: (value: string) => void;
+}) {
+  const common = {
+    id: field.name,
+    "aria-invalid": invalid,
+    "aria-describedby": invalid ? `${field.name}-error` : undefined,
+  };
+  switch (field.input) {
+    case "textarea":
+    case "json":
+      return <textarea {...common} rows={4} value={value} onChange={(e) => onChange(e.target.value)} />;
+    case "checkbox":
+      return (
+        <input
+          {...common}
+          type="checkbox"
+          checked={value === "true"}
+          onChange={(e) => onChange(String(e.target.checked))}
+        />
+      );
+    case "datetime":
+      return <input {...common} type="datetime-local" value={value} onChange={(e) => onChange(e.target.value)} />;
+    case "select": {
+      const options =
+        field.name === "endpointId"
+          ? endpoints.filter((e) => !e.disabled).map((e) => ({ value: e.id, label: e.description || e.url }))
+          : (field.options ?? []).map((o) => ({ value: o, label: o }));
+      return (
+        <select {...common} value={value} onChange={(e) => onChange(e.target.value)}>
+          <option value="">{field.optional ? "any" : "choose…"}</option>
+          {options.map((o) => (
+            <option key={o.value} value={o.value}>
+              {o.label}
+            </option>
+          ))}
+        </select>
+      );
+    }
+    default:
+      return <input {...common} type={field.input} value={value} onChange={(e) => onChange(e.target.value)} />;
+  }
 }

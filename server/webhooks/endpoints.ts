@@ -1,0 +1,90 @@
+/** Webhook endpoints: each belongs to one user; secrets are shown once, at creation and rotation. */
+import { randomUUID } from "node:crypto";
+import type { AuthUser } from "../auth/tokens.js";
+import type { Db } from "../db/pool.js";
+import { ownerScope } from "../jobs/queries.js";
+import { newSecret } from "./signing.js";
+import { type CheckedTarget, checkTarget, type Resolver } from "./ssrf.js";
+
+export class EndpointNotFoundError extends Error {
+  constructor(id: string) {
+    super(`Webhook endpoint ${id} not found`);
+    this.name = "EndpointNotFoundError";
+  }
+}
+
+export interface NetworkPolicy {
+  allowLoopback: boolean;
+  resolve: Resolver;
+}
+
+export function toEndpointView(e: {
+  id: string;
+  url: string;
+  description: string | null;
+  disabledAt: Date | null;
+  createdAt: Date;
+  previousSecretExpiresAt: Date | null;
+}) {
+  return {
+    id: e.id,
+    url: e.url,
+    description: e.description,
+    disabled: e.disabledAt !== null,
+    disabledAt: e.disabledAt,
+    createdAt: e.createdAt,
+    /** While set and in the future, deliveries are signed with the old and the new secret. */
+    previousSecretExpiresAt: e.previousSecretExpiresAt,
+  };
+}
+
+export async function createEndpoint(
+  db: Db,
+  user: AuthUser,
+  input: { url: string; description?: string | undefined },
+  network: NetworkPolicy,
+): Promise<{ id: string; secret: string; target: CheckedTarget }> {
+  const target = await checkTarget(input.url, network);
+  const secret = newSecret();
+  const endpoint = await db.webhookEndpoint.create({
+    data: {
+      id: randomUUID(),
+      ownerId: user.id,
+      url: target.url.toString(),
+      description: input.description ?? null,
+      secret,
+    },
+  });
+  return { id: endpoint.id, secret, target };
+}
+
+export async function findEndpoint(db: Db, user: AuthUser, id: string) {
+  const endpoint = await db.webhookEndpoint.findFirst({ where: { id, ownerId: ownerScope(user) } });
+  if (!endpoint) throw new EndpointNotFoundError(id);
+  return endpoint;
+}
+
+export async function rotateSecret(db: Db, user: AuthUser, id: string, graceHours: number): Promise<string> {
+  const endpoint = await findEndpoint(db, user, id);
+  const secret = newSecret();
+  await db.webhookEndpoint.update({
+    where: { id: endpoint.id },
+    data: {
+      secret,
+      previousSecret: endpoint.secret,
+      previousSecretExpiresAt: new Date(Date.now() + graceHours * 3600_000),
+    },
+  });
+  return secret;
+}
+
+/** The secrets that sign a delivery now: the current one, and the previous one during its grace period. */
+export function signingSecrets(endpoint: {
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: Date | null;
+}): string[] {
+  const previousValid =
+    endpoint.previousSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > new Date();
+  return previousValid ? [endpoint.secret, endpoint.previousSecret as string] : [endpoint.secret];
+}
