@@ -4,7 +4,7 @@
  * can switch on (NOT_FOUND, CONFLICT, ...).
  */
 import { initTRPC, TRPCError } from "@trpc/server";
-import { ZodError } from "zod";
+import { ZodError, type z } from "zod";
 import { transformer } from "../shared/transformer.js";
 import type { Context } from "./context.js";
 import { IdempotencyConflictError, IllegalTransitionError, JobNotFoundError } from "./jobs/errors.js";
@@ -14,17 +14,28 @@ const t = initTRPC.context<Context>().create({
   transformer,
   isDev: process.env.NODE_ENV !== "production",
   errorFormatter({ shape, error }) {
-    const zod = error.cause instanceof ZodError ? error.cause : undefined;
+    const issues = zodIssuesOf(error.cause);
     return {
       ...shape,
-      data: { ...shape.data, zodError: zod ? { issues: zod.issues } : null },
+      data: { ...shape.data, zodError: issues ? { issues } : null },
     };
   },
 });
 
 /** "payload.to: Invalid email address; ..." — names each field. */
-function describeIssues(error: ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? `${i.path.join(".")}: ` : ""}${i.message}`).join("; ");
+/**
+ * The zod issues carried by an error's cause. zod 4's ZodError is not an
+ * Error subclass, so tRPC wraps it (copying its fields) and instanceof fails:
+ * recognise it by shape too.
+ */
+function zodIssuesOf(cause: unknown): z.core.$ZodIssue[] | undefined {
+  if (cause instanceof ZodError) return cause.issues;
+  const issues = (cause as { issues?: unknown } | undefined)?.issues;
+  return Array.isArray(issues) ? (issues as z.core.$ZodIssue[]) : undefined;
+}
+
+function describeIssues(issues: z.core.$ZodIssue[]): string {
+  return issues.map((i) => `${i.path.length ? `${i.path.join(".")}: ` : ""}${i.message}`).join("; ");
 }
 
 /** Maps errors thrown by the job modules to tRPC codes. */
@@ -35,7 +46,8 @@ function toTrpcError(cause: unknown): TRPCError | undefined {
   if (cause instanceof IllegalTransitionError || cause instanceof IdempotencyConflictError) {
     return new TRPCError({ code: "CONFLICT", message: cause.message, cause });
   }
-  if (cause instanceof ZodError) return new TRPCError({ code: "BAD_REQUEST", message: describeIssues(cause), cause });
+  const issues = zodIssuesOf(cause);
+  if (issues) return new TRPCError({ code: "BAD_REQUEST", message: describeIssues(issues), cause });
   const code = (cause as { code?: unknown } | undefined)?.code;
   // Postgres class 22 (data exception): input the database cannot store. The
   // schemas should catch it first; this keeps any gap a 400, never a 500.

@@ -6,13 +6,12 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type pg from "pg";
-import { z } from "zod";
 import type { JobType } from "../../shared/jobs.js";
 import { type EnqueueItem, enqueueItemSchema } from "../../shared/jobs.js";
 import { withTransaction } from "../db/pool.js";
 import { taskFor } from "../tasks/index.js";
 import type { TaskDefinition } from "../tasks/types.js";
-import { IdempotencyConflictError } from "./errors.js";
+import { FieldIssuesError, IdempotencyConflictError } from "./errors.js";
 import { EVENTS_CHANNEL } from "./sql.js";
 
 /** graphile-worker's own attempts only matter when our wrapper itself fails (database down). */
@@ -40,20 +39,20 @@ export function payloadFingerprint(type: string, payload: unknown): string {
 
 /**
  * Payload checks that need the database (a webhook endpoint must be the
- * owner's), reported like schema errors: a ZodError naming the field, so the
+ * owner's), reported like schema errors: issues naming the field, so the
  * client gets BAD_REQUEST with data.zodError.issues.
  */
 async function checkOwnership(pool: pg.Pool, ownerId: string, items: EnqueueItem[], batch: boolean): Promise<void> {
-  const issues: z.core.$ZodIssue[] = [];
+  const issues: FieldIssuesError["issues"] = [];
   for (const [index, item] of items.entries()) {
     const task = taskFor(item.type) as TaskDefinition<JobType>;
     const problem = await task.checkForOwner?.({ pool }, ownerId, item.payload as never);
     if (problem) {
       const path = [...(batch ? ["jobs", index] : []), "payload", problem.field];
-      issues.push({ code: "custom", path, message: problem.message, input: undefined });
+      issues.push({ code: "custom", path, message: problem.message });
     }
   }
-  if (issues.length > 0) throw new z.ZodError(issues);
+  if (issues.length > 0) throw new FieldIssuesError(issues);
 }
 
 interface PreparedJob {

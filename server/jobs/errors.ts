@@ -36,3 +36,17 @@ export class IdempotencyConflictError extends Error {
     this.name = "IdempotencyConflictError";
   }
 }
+
+/**
+ * Input that passed the schema but fails a check needing the database (a
+ * webhook endpoint that is not the caller's). Carries zod-shaped issues so the
+ * client sees BAD_REQUEST with data.zodError.issues naming the field, exactly
+ * like a schema error. (zod 4's own ZodError is not an Error subclass, and
+ * tRPC drops its issues when it wraps one.)
+ */
+export class FieldIssuesError extends Error {
+  constructor(readonly issues: { code: "custom"; path: (string | number)[]; message: string }[]) {
+    super(issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+    this.name = "FieldIssuesError";
+  }
+}

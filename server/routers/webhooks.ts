@@ -2,6 +2,7 @@
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { enqueueJobs } from "../jobs/enqueue.js";
+import { FieldIssuesError } from "../jobs/errors.js";
 import { findJob } from "../jobs/queries.js";
 import { authedProcedure, router } from "../trpc.js";
 import { createEndpoint, findEndpoint, rotateSecret, toEndpointView } from "../webhooks/endpoints.js";
@@ -23,11 +24,7 @@ export const webhooksRouter = router({
       } catch (error) {
         if (error instanceof UnsafeTargetError) {
           // Shaped like a schema error so clients show it beside the url field.
-          throw new TRPCError({
-            code: "BAD_REQUEST",
-            message: error.message,
-            cause: new z.ZodError([{ code: "custom", path: ["url"], message: error.message, input: input.url }]),
-          });
+          throw new FieldIssuesError([{ code: "custom", path: ["url"], message: error.message }]);
         }
         throw error;
       }
