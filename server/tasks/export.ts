@@ -85,6 +85,7 @@ export const exportTask = defineTask({
 
     const client = await pool.connect();
     let rowsDone = 0;
+    let failed: Error | undefined;
     try {
       const cursor = client.query(
         new Cursor(
@@ -128,10 +129,12 @@ export const exportTask = defineTask({
       await stages;
       await fs.rename(tempPath, finalPath);
     } catch (error) {
+      failed = error instanceof Error ? error : new Error(String(error));
       await fs.rm(tempPath, { force: true });
       throw signal.aborted ? signal.reason : error;
     } finally {
-      client.release();
+      // A connection whose cursor was cut off mid-read is closed, not reused.
+      client.release(failed);
     }
 
     const bytes = (await fs.stat(finalPath)).size;
