@@ -30,7 +30,7 @@ describe.skipIf(!chromiumPath)("dashboard in Chromium", () => {
 
   beforeAll(async () => {
     smtp = await startTestSmtpServer();
-    app = await startTestApp({ SMTP_URL: smtp.url }, { client: "static", tuning });
+    app = await startTestApp({ SMTP_URL: smtp.url, WEBHOOK_ALLOW_LOOPBACK: "true" }, { client: "static", tuning });
     await upsertUserWithPassword(app.app.services.db, "ada@example.com", PASSWORD, "admin");
     browser = await launch(chromiumPath as string);
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -124,6 +124,55 @@ describe.skipIf(!chromiumPath)("dashboard in Chromium", () => {
     await eventually(async () => (await app.client(token).jobs.get.query({ jobId })).status === "succeeded");
     await page.goto(`${app.url}/#/jobs/${jobId}`);
     await page.locator(".page-head .badge", { hasText: "succeeded" }).waitFor();
+  });
+
+  test("an export started from the form offers its download link", async () => {
+    await page.goto(`${app.url}/#/new`);
+    await page.getByLabel("Job type").selectOption("export");
+    await page.getByLabel("Format").selectOption("ndjson");
+    await page.getByRole("button", { name: "Start job" }).click();
+    await page.waitForURL(/#\/jobs\/[0-9a-f-]{36}$/);
+    const link = page.getByRole("link", { name: /Download/ });
+    await link.waitFor();
+    const href = (await link.getAttribute("href")) ?? "";
+    expect(href).toMatch(/\/api\/exports\/[0-9a-f-]{36}\/download\?expires=\d+&signature=/);
+    const response = await fetch(`${app.url}${href}`);
+    expect(response.status).toBe(200);
+    await screenshot(page, "12-export-detail");
+  });
+
+  test("a webhook endpoint is added in the UI; a failing delivery shows its attempt log and can be replayed", async () => {
+    await page.goto(`${app.url}/#/webhooks`);
+    await page.getByLabel("URL").fill("http://10.0.0.1/hook");
+    await page.getByRole("button", { name: "Add endpoint" }).click();
+    await page.locator("#endpoint-url-error").waitFor();
+    await page.getByLabel("URL").fill(`${app.url}/dev/webhooks/browser`);
+    await page.getByLabel("Description (optional)").fill("Dev receiver");
+    await page.getByRole("button", { name: "Add endpoint" }).click();
+    await page.getByText(/whsec_/).waitFor();
+    await screenshot(page, "13-webhooks");
+
+    await fetch(`${app.url}/dev/webhooks/browser/fail?count=1`, { method: "POST" });
+    await page.goto(`${app.url}/#/new`);
+    await page.getByLabel("Job type").selectOption("webhook");
+    await page.getByLabel("Endpoint").selectOption({ label: "Dev receiver" });
+    await page.getByLabel("Event").fill("order.created");
+    await page.getByLabel("Data (JSON)").fill('{"id": 7}');
+    await page.getByRole("button", { name: "Start job" }).click();
+    await page.waitForURL(/#\/jobs\/[0-9a-f-]{36}$/);
+    await page.locator(".page-head .badge", { hasText: "succeeded" }).waitFor();
+    await page.reload(); // the attempt log is read when the page opens
+    await page.getByRole("cell", { name: "503" }).waitFor();
+    await page.getByRole("cell", { name: "200" }).waitFor();
+    await screenshot(page, "14-webhook-attempts");
+    const original = page.url();
+    await page.getByRole("button", { name: "Replay delivery" }).click();
+    await page.waitForURL((url) => url.toString() !== original && /#\/jobs\/[0-9a-f-]{36}$/.test(url.toString()));
+    await page.locator(".page-head .badge", { hasText: "succeeded" }).waitFor();
+    await eventually(async () => {
+      const log = (await (await fetch(`${app.url}/dev/webhooks/browser`)).json()) as { deliveries: unknown[] };
+      return log.deliveries.length === 2;
+    });
   });
 
   test("the overview charts throughput, and the dev mail page shows what the sink caught", async () => {
