@@ -47,16 +47,22 @@ try {
   });
 
   const exportDir = path.join(dataDir, "exports");
-  const worker = spawn(process.execPath, ["--import", "tsx", "server/worker-main.ts"], {
-    env: {
-      ...process.env,
-      DATABASE_URL: url,
-      EXPORT_DIR: exportDir,
-      LOG_LEVEL: "warn",
-      SMTP_URL: "smtp://127.0.0.1:2525",
+  // The same command as `npm run worker` (its V8 heap settings included).
+  const heapMb = process.env.WORKER_HEAP_MB ?? "128";
+  const worker = spawn(
+    process.execPath,
+    [`--max-old-space-size=${heapMb}`, "--max-semi-space-size=4", "--import", "tsx", "server/worker-main.ts"],
+    {
+      env: {
+        ...process.env,
+        DATABASE_URL: url,
+        EXPORT_DIR: exportDir,
+        LOG_LEVEL: "warn",
+        SMTP_URL: "smtp://127.0.0.1:2525",
+      },
+      stdio: "inherit",
     },
-    stdio: "inherit",
-  });
+  );
   const started = Date.now();
   let peakKb = 0;
   let status = "pending";

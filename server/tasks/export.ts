@@ -18,7 +18,7 @@ import { csvRow } from "../exports/csv.js";
 import { signedDownloadUrl } from "../exports/links.js";
 import { defineTask } from "./types.js";
 
-const BATCH = 1000;
+const BATCH = 500;
 const PROGRESS_EVERY_MS = 250;
 
 export const EXPORT_COLUMNS = [
@@ -87,18 +87,27 @@ export const exportTask = defineTask({
     let rowsDone = 0;
     let failed: Error | undefined;
     try {
-      const cursor = client.query(
-        new Cursor(
-          `SELECT j.id, j.type, j.status, j.attempt, j.max_attempts, j.priority, j.idempotency_key,
-                  j.created_at, j.started_at, j.completed_at, j.error, j.payload, j.result,
+      // Rows arrive as text (JSON columns serialised by Postgres, NDJSON lines
+      // built there too), so the worker only copies strings: no per-row parse
+      // and re-serialise, which keeps garbage, and so memory, low.
+      const columns = `j.id, j.type, j.status, j.attempt, j.max_attempts, j.priority, j.idempotency_key,
+                  to_char(j.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
+                  to_char(j.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS started_at,
+                  to_char(j.completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS completed_at,
+                  j.error, j.payload, j.result,
                   COALESCE((SELECT json_agg(json_build_object('at', e.at, 'kind', e.kind, 'status', e.status,
                                                               'attempt', e.attempt, 'error', e.error)
                                             ORDER BY e.txid, e.id)
-                              FROM job_events e WHERE e.job_id = j.id), '[]'::json) AS events
-             FROM jobs j WHERE ${where} ORDER BY j.created_at, j.id`,
-          params,
-        ),
-      );
+                              FROM job_events e WHERE e.job_id = j.id), '[]'::json) AS events`;
+      const sql =
+        payload.format === "ndjson"
+          ? `SELECT row_to_json(x)::text AS line FROM (SELECT ${columns} FROM jobs j WHERE ${where}
+               ORDER BY j.created_at, j.id) x`
+          : `SELECT j.id::text, j.type, j.status, j.attempt::text, j.max_attempts::text, j.priority::text,
+                    j.idempotency_key, created_at, started_at, completed_at, j.error,
+                    j.payload::text AS payload, j.result::text AS result, events::text AS events
+               FROM (SELECT ${columns} FROM jobs j WHERE ${where} ORDER BY j.created_at, j.id) j`;
+      const cursor = client.query(new Cursor(sql, params, { rowMode: "array" }));
       let lastReport = Date.now();
       async function* lines() {
         if (payload.format === "csv") yield csvRow(EXPORT_COLUMNS);
@@ -106,8 +115,8 @@ export const exportTask = defineTask({
           const rows = await cursor.read(BATCH);
           if (rows.length === 0) break;
           let chunk = "";
-          for (const row of rows) {
-            chunk += payload.format === "csv" ? csvRow(EXPORT_COLUMNS.map((c) => row[c])) : `${JSON.stringify(row)}\n`;
+          for (const row of rows as (string | null)[][]) {
+            chunk += payload.format === "csv" ? csvRow(row) : `${row[0]}\n`;
           }
           rowsDone += rows.length;
           yield chunk;
