@@ -67,6 +67,7 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
       ? await startWorker({ db, pool, config, network }, logger, {
           concurrency: config.WORKER_CONCURRENCY,
           tuning: options.tuning,
+          connectionString: databaseUrl,
         })
       : undefined;
 

@@ -27,6 +27,10 @@ const envSchema = z.object({
     .default(5 * 1024 * 1024),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Worker processes heartbeat this often... */
+  HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  /** ...and one silent this long is swept: its running attempts recorded as crashed and retried. */
+  HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).default(30_000),
   DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Lets webhook deliveries reach loopback addresses (development and tests only). */

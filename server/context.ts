@@ -3,10 +3,12 @@
  * tests call procedures through createCaller without HTTP.
  */
 import type { IncomingHttpHeaders } from "node:http";
+import { TRPCError } from "@trpc/server";
 import type pg from "pg";
 import { type AuthUser, authenticate, sessionCookie, tokenFromHeaders } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import type { Db } from "./db/pool.js";
+import { isDatabaseUnavailable } from "./db/unavailable.js";
 import type { EventHub } from "./jobs/event-hub.js";
 import type { Logger } from "./logger.js";
 import type { Network } from "./tasks/types.js";
@@ -43,7 +45,17 @@ export async function createRequestContext(
   res: { appendHeader: (name: string, value: string) => unknown },
 ): Promise<Context> {
   const token = tokenFromHeaders({ authorization: req.headers.authorization, cookie: req.headers.cookie });
-  return createContextInner(services, await authenticate(services.db, token), {
+  const user = await authenticate(services.db, token).catch((error: unknown) => {
+    if (isDatabaseUnavailable(error)) {
+      throw new TRPCError({
+        code: "SERVICE_UNAVAILABLE",
+        message: "The database is unavailable; try again",
+        cause: error,
+      });
+    }
+    throw error;
+  });
+  return createContextInner(services, user, {
     token,
     setSessionCookie: (value) => {
       res.appendHeader("Set-Cookie", sessionCookie(value, req.secure === true));

@@ -7,6 +7,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError, type z } from "zod";
 import { transformer } from "../shared/transformer.js";
 import type { Context } from "./context.js";
+import { isDatabaseUnavailable } from "./db/unavailable.js";
 import { IdempotencyConflictError, IllegalTransitionError, JobNotFoundError } from "./jobs/errors.js";
 import { EndpointNotFoundError } from "./webhooks/endpoints.js";
 
@@ -55,7 +56,7 @@ function toTrpcError(cause: unknown): TRPCError | undefined {
     return new TRPCError({ code: "BAD_REQUEST", message: "A value in the request cannot be stored", cause });
   }
   // Postgres unreachable: say so, rather than a generic 500.
-  if (code === "ECONNREFUSED" || code === "57P01" || code === "57P03" || code === "ETIMEDOUT") {
+  if (isDatabaseUnavailable(cause)) {
     return new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The database is unavailable; try again", cause });
   }
   return undefined;

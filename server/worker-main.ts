@@ -23,6 +23,7 @@ try {
   }
   const worker = await startWorker({ db: database.db, pool: database.pool, config, network: systemNetwork }, logger, {
     concurrency: config.WORKER_CONCURRENCY,
+    connectionString: database.url,
   });
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals) => {

@@ -14,7 +14,12 @@ function option(name: string): string | undefined {
   return index >= 0 ? process.argv[index + 1] : undefined;
 }
 
-const jobs = z.coerce.number().int().min(1).max(50_000_000).safeParse(option("jobs") ?? "10000");
+const jobs = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(50_000_000)
+  .safeParse(option("jobs") ?? "10000");
 const email = z.email().safeParse(option("email") ?? "demo@typed-jobs.local");
 if (!jobs.success || !email.success) {
   process.stderr.write("usage: npm run seed:demo -- --jobs N [--email someone@example.com]\n");
@@ -31,7 +36,9 @@ try {
   });
   const started = Date.now();
   await seedJobs(database.pool, user.id, jobs.data);
-  process.stdout.write(`seeded ${jobs.data} jobs for ${email.data} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `seeded ${jobs.data} jobs for ${email.data} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
 } finally {
   await database.close();
 }

@@ -9,7 +9,9 @@ import { PrismaClient } from "../generated/prisma/client.js";
 export type Db = PrismaClient;
 
 export function createPool(connectionString: string, max: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max });
+  // A bounded wait for a connection: with the database gone, calls fail fast
+  // (SERVICE_UNAVAILABLE) instead of hanging.
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5_000 });
   // An idle client that loses its connection (Postgres restarting) emits here;
   // without a listener that would crash the process. The pool replaces it.
   pool.on("error", () => {});

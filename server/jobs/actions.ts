@@ -11,6 +11,7 @@ import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import { withTransaction } from "../db/pool.js";
 import { taskFor } from "../tasks/index.js";
+import { CANCEL_CHANNEL } from "../worker/cancellations.js";
 import { IllegalTransitionError } from "./errors.js";
 import { findJob, ownerScope } from "./queries.js";
 import { applyTransition, currentStatus } from "./transitions.js";
@@ -22,18 +23,25 @@ async function conflict(pool: pg.Pool, jobId: string, action: string): Promise<n
   throw new IllegalTransitionError(jobId, status, action);
 }
 
-/** Cancels a pending or retrying job; its queued graphile job is removed in the same transaction. */
+/**
+ * Cancels a pending, retrying or running job. Its queued graphile job is
+ * removed in the same transaction; a running attempt is told to stop through
+ * a NOTIFY that reaches whichever worker process runs it.
+ */
 export async function cancelJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: string) {
   await findJob(db, user, jobId);
   const row = await withTransaction(pool, async (client) => {
     const updated = await applyTransition(client, {
       jobId,
       to: "cancelled",
-      from: ["pending", "retrying"],
+      from: ["pending", "retrying", "running"],
       set: { completed_at: "now()" },
       event: {},
     });
-    if (updated) await client.query("SELECT graphile_worker.remove_job($1)", [jobId]);
+    if (updated) {
+      await client.query("SELECT graphile_worker.remove_job($1)", [jobId]);
+      await client.query("SELECT pg_notify($1, $2)", [CANCEL_CHANNEL, jobId]);
+    }
     return updated;
   });
   if (!row) await conflict(pool, jobId, "cancel");

@@ -84,6 +84,7 @@ export const webhookTask = defineTask({
         headers: webhookHeaders(signingSecrets(endpoint), msgId, timestamp, body),
         body,
         timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+        signal,
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

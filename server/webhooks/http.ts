@@ -19,6 +19,8 @@ export interface OutgoingRequest {
   headers: Record<string, string>;
   body: string;
   timeoutMs: number;
+  /** Aborts the request (cancellation, time limit, shutdown). */
+  signal?: AbortSignal;
 }
 
 /** The connector: injectable so tests can prove no connection was attempted. */
@@ -26,7 +28,7 @@ export type Connector = (request: OutgoingRequest) => Promise<WebhookResponse>;
 
 const EXCERPT_BYTES = 1024;
 
-export const httpConnector: Connector = ({ target, headers, body, timeoutMs }) =>
+export const httpConnector: Connector = ({ target, headers, body, timeoutMs, signal }) =>
   new Promise((resolve, reject) => {
     const { url, address, family } = target;
     const client = url.protocol === "https:" ? https : http;
@@ -44,6 +46,7 @@ export const httpConnector: Connector = ({ target, headers, body, timeoutMs }) =
           else callback(null, address, family);
         },
         timeout: timeoutMs,
+        ...(signal ? { signal } : {}),
       },
       (response) => {
         const chunks: Buffer[] = [];

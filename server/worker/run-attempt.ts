@@ -44,11 +44,20 @@ export class StaleAttemptError extends Error {
   }
 }
 
+export class CancelledError extends Error {
+  constructor() {
+    super("Cancelled while running");
+    this.name = "CancelledError";
+  }
+}
+
 export interface AttemptDeps {
   services: TaskServices;
   logger: Logger;
-  /** Attempts in flight in this process, so shutdown can abort them. */
-  inFlight: Set<AbortController>;
+  /** Attempts in flight in this process, by job id, so shutdown and cancellation can abort them. */
+  inFlight: Map<string, AbortController>;
+  /** This worker process (see heartbeat.ts), recorded on the job while its attempt runs. */
+  processId?: string | undefined;
 }
 
 /** Starts the next attempt, recording a crashed previous attempt first if there is one. */
@@ -66,7 +75,9 @@ async function startAttempt(deps: AttemptDeps, jobId: string, log: Logger): Prom
         progress: "NULL",
         error: "NULL",
         error_stack: "NULL",
+        worker_process_id: "$4::uuid",
       },
+      params: [deps.processId ?? null],
       event: {},
     });
     if (row) return row;
@@ -77,15 +88,18 @@ async function startAttempt(deps: AttemptDeps, jobId: string, log: Logger): Prom
     }
     // Still "running": the process running the previous attempt died without
     // recording an outcome. Record it as crashed, then start afresh at once.
-    const crashed = await recordCrashedAttempt(deps, jobId);
+    const crashed = await recordCrashedAttempt(deps.services, jobId);
     log.warn({ state: crashed?.status }, "previous attempt crashed");
     if (crashed?.status !== "retrying") return undefined;
   }
   return undefined;
 }
 
-export async function recordCrashedAttempt(deps: AttemptDeps, jobId: string): Promise<JobRow | undefined> {
-  const { pool } = deps.services;
+export async function recordCrashedAttempt(
+  services: Pick<TaskServices, "pool">,
+  jobId: string,
+): Promise<JobRow | undefined> {
+  const { pool } = services;
   const { rows } = await pool.query<{ attempt: number; max_attempts: number; fence: string }>(
     "SELECT attempt, max_attempts, fence::text AS fence FROM jobs WHERE id = $1 AND status = 'running'",
     [jobId],
@@ -136,7 +150,7 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
   log.info({ state: "running" }, "attempt started");
 
   const controller = new AbortController();
-  deps.inFlight.add(controller);
+  deps.inFlight.set(jobId, controller);
   const timers: NodeJS.Timeout[] = [];
   let progressWrites = Promise.resolve();
   let lastProgressAt = 0;
@@ -208,7 +222,7 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
     outcome = { ok: false, error };
   } finally {
     for (const timer of timers) clearTimeout(timer);
-    deps.inFlight.delete(controller);
+    if (deps.inFlight.get(jobId) === controller) deps.inFlight.delete(jobId);
   }
 
   // Progress reported before the outcome is written first, so events stay in order.
@@ -255,8 +269,8 @@ async function recordFailure(
   const error =
     thrown instanceof TimeLimitError || thrown instanceof PermanentError || !signal.aborted ? thrown : signal.reason;
   const err = error instanceof Error ? error : new Error(String(error));
-  if (err instanceof StaleAttemptError) {
-    log.warn("attempt abandoned: the job moved on");
+  if (err instanceof StaleAttemptError || err instanceof CancelledError) {
+    log.warn({ state: await currentStatus(pool, jobId) }, "attempt stopped: the job moved on");
     return;
   }
   const isTimeout = err instanceof TimeLimitError;

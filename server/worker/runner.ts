@@ -7,19 +7,23 @@
  * *job* is one queued execution request (our Job record's current attempt); a
  * *worker* pulls jobs and runs tasks; the *runner* owns the workers and cron.
  */
-import { type Runner, run, type TaskList } from "graphile-worker";
+import { EventEmitter } from "node:events";
+import { type Runner, run, type TaskList, type WorkerEvents } from "graphile-worker";
 import type { JobType } from "../../shared/jobs.js";
 import type { Logger } from "../logger.js";
 import { cleanupExports, cleanupIdempotencyKeys, HOUSEKEEPING_CRONTAB } from "../tasks/housekeeping.js";
 import { tasks } from "../tasks/index.js";
 import type { TaskDefinition, TaskServices } from "../tasks/types.js";
+import { CancellationListener } from "./cancellations.js";
 import { graphileLogger } from "./graphile-logger.js";
+import { Heartbeat } from "./heartbeat.js";
 import { type AttemptDeps, runAttempt, ShutdownError } from "./run-attempt.js";
 
 /** Per-type overrides of a task's backoff and time limits (tests and operators). */
 export type TaskTuning = Partial<Record<JobType, Partial<Pick<TaskDefinition<JobType>, "backoff" | "timeouts">>>>;
 
 export interface WorkerHandle {
+  heartbeat: Heartbeat;
   /** Stops taking jobs, lets running ones finish for `graceMs`, then aborts them. */
   stop: (graceMs: number) => Promise<void>;
   runner: Runner;
@@ -28,9 +32,22 @@ export interface WorkerHandle {
 export async function startWorker(
   services: TaskServices,
   logger: Logger,
-  options: { concurrency: number; tuning?: TaskTuning | undefined },
+  options: { concurrency: number; tuning?: TaskTuning | undefined; connectionString: string },
 ): Promise<WorkerHandle> {
-  const deps: AttemptDeps = { services, logger, inFlight: new Set() };
+  const { config } = services;
+  const heartbeat = new Heartbeat(services.pool, logger, {
+    intervalMs: config.HEARTBEAT_INTERVAL_MS,
+    timeoutMs: config.HEARTBEAT_TIMEOUT_MS,
+  });
+  const deps: AttemptDeps = { services, logger, inFlight: new Map(), processId: heartbeat.processId };
+  const cancellations = new CancellationListener(options.connectionString, deps.inFlight, logger);
+  await cancellations.start();
+  // graphile-worker names its workers as it creates them; the heartbeat row
+  // records the names so a sweeper can release their locks.
+  const events: WorkerEvents = new EventEmitter();
+  // Jobs are locked by the pool's id (batched fetching) or a worker's id.
+  events.on("pool:create", ({ workerPool }) => heartbeat.addGraphileWorker(workerPool.id));
+  events.on("worker:create", ({ worker }) => heartbeat.addGraphileWorker(worker.workerId));
   const taskList: TaskList = {
     cleanup_idempotency_keys: cleanupIdempotencyKeys(services.pool),
     cleanup_exports: cleanupExports(services.pool, services.config.exportDir),
@@ -54,19 +71,24 @@ export async function startWorker(
     taskList,
     crontab: HOUSEKEEPING_CRONTAB,
     logger: graphileLogger(logger),
+    events,
   });
-  logger.info({ concurrency: options.concurrency }, "worker started");
+  await heartbeat.start();
+  logger.info({ concurrency: options.concurrency, processId: heartbeat.processId }, "worker started");
 
   return {
     runner,
+    heartbeat,
     stop: async (graceMs: number) => {
       const timer = setTimeout(() => {
-        for (const controller of deps.inFlight) controller.abort(new ShutdownError());
+        for (const controller of deps.inFlight.values()) controller.abort(new ShutdownError());
       }, graceMs);
       try {
         await runner.stop();
       } finally {
         clearTimeout(timer);
+        await cancellations.stop();
+        await heartbeat.stop();
       }
     },
   };

@@ -55,11 +55,11 @@ function parseSchema(source: string): Model[] {
       if (!field) continue;
       const [, fieldName = "", type = "", unsupported, list, optional, attributes = ""] = field;
       const isScalar = unsupported !== undefined || SCALARS.has(type);
-      if (!isScalar || list) continue;
+      if (!isScalar) continue;
       model.fields.push({
         name: fieldName,
         column: /@map\("(\w+)"\)/.exec(attributes)?.[1] ?? fieldName,
-        type: unsupported ?? type,
+        type: unsupported ?? (list ? `${type}[]` : type),
         optional: optional === "?",
         dbType: /@db\.(\w+)/.exec(attributes)?.[1],
         unique: /@unique\b/.test(attributes),
@@ -82,6 +82,7 @@ function expectedPgType(field: Field): string {
     DateTime: "timestamp without time zone",
     Boolean: "boolean",
     xid8: "xid8",
+    "String[]": "ARRAY",
   };
   return byType[field.type] ?? `unmapped ${field.type}`;
 }
@@ -101,6 +102,7 @@ test("every model's fields are exactly its table's columns, with matching types 
       "User",
       "WebhookAttempt",
       "WebhookEndpoint",
+      "WorkerProcess",
     ].sort(),
   );
   const { rows: columns } = await t.pool.query<{
@@ -162,6 +164,7 @@ test("the generated Prisma client is current with schema.prisma", async () => {
     WebhookEndpoint: Prisma.WebhookEndpointScalarFieldEnum,
     WebhookAttempt: Prisma.WebhookAttemptScalarFieldEnum,
     AppSecret: Prisma.AppSecretScalarFieldEnum,
+    WorkerProcess: Prisma.WorkerProcessScalarFieldEnum,
   };
   for (const model of models) {
     // Unsupported fields are not part of the client.

@@ -32,6 +32,9 @@ export async function startReceiver(): Promise<TestReceiver> {
   const received: Received[] = [];
   let queue: Scripted[] = [];
   const server = http.createServer((req, res) => {
+    // A client killed mid-request (fault tests) resets its socket: not an error here.
+    req.on("error", () => {});
+    res.on("error", () => {});
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -51,6 +54,7 @@ export async function startReceiver(): Promise<TestReceiver> {
       else send();
     });
   });
+  server.on("clientError", (_error, socket) => socket.destroy());
   const port = await new Promise<number>((resolve) =>
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();

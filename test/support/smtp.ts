@@ -65,6 +65,8 @@ export async function startTestSmtpServer(): Promise<TestSmtpServer> {
         );
     },
   });
+  // Clients killed mid-session (fault tests) reset their sockets: not an error here.
+  server.on("error", () => {});
   const port = await new Promise<number>((resolve) => {
     server.listen(0, "127.0.0.1", () => {
       const address = server.server.address();

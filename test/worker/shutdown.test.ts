@@ -24,6 +24,7 @@ function worker() {
   const { db, pool, config, logger, network } = app.app.services;
   return startWorker({ db, pool, config, network }, logger, {
     concurrency: 2,
+    connectionString: app.databaseUrl,
     tuning: { email: { backoff: { baseMs: 50, maxMs: 50 } } },
   });
 }

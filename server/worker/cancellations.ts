@@ -1,0 +1,54 @@
+/**
+ * Cancelling a running job reaches the process that runs it through Postgres:
+ * jobs.cancel commits `running -> cancelled` and NOTIFYs typed_jobs_cancel
+ * with the job id; every worker process LISTENs and aborts that job's handler
+ * if it runs it. A missed notification is covered by the fence: the attempt's
+ * next progress or outcome write finds the job cancelled and stops.
+ */
+import pg from "pg";
+import type { Logger } from "../logger.js";
+import { CancelledError } from "./run-attempt.js";
+
+export const CANCEL_CHANNEL = "typed_jobs_cancel";
+
+export class CancellationListener {
+  private client: pg.Client | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly inFlight: Map<string, AbortController>,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.connectionString });
+    client.on("notification", (message) => {
+      const controller = message.payload ? this.inFlight.get(message.payload) : undefined;
+      if (controller && !controller.signal.aborted) {
+        this.logger.info({ jobId: message.payload, state: "cancelled" }, "cancelling the running attempt");
+        controller.abort(new CancelledError());
+      }
+    });
+    client.on("error", (error) => {
+      this.logger.warn({ err: error.message }, "cancellation listener lost its connection; reconnecting");
+      void client.end().catch(() => {});
+      this.retry();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CANCEL_CHANNEL}`);
+    this.client = client;
+  }
+
+  private retry(delay = 500): void {
+    if (this.stopped) return;
+    setTimeout(() => {
+      this.start().catch(() => this.retry(Math.min(delay * 2, 10_000)));
+    }, delay).unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.client?.end().catch(() => {});
+  }
+}
