@@ -102,6 +102,7 @@ export async function startEmbeddedPostgres(
   dataDir: string,
   logger: Logger,
   database = DATABASE_NAME,
+  options: { port?: number } = {},
 ): Promise<EmbeddedDatabase> {
   const databaseDir = path.join(dataDir, "postgres");
   const stateFile = path.join(dataDir, "postgres.json");
@@ -115,7 +116,7 @@ export async function startEmbeddedPostgres(
   }
 
   const EmbeddedPostgres = await importEmbeddedPostgres();
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const isRoot = process.getuid?.() === 0;
   // As root, Postgres runs as the OS user "postgres", which must be able to enter DATA_DIR.
   if (isRoot) await fs.chmod(dataDir, 0o755);

@@ -20,3 +20,23 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (typeof message === "string" && MESSAGES.test(message)) return true;
   return isDatabaseUnavailable(cause, depth + 1);
 }
+
+/**
+ * Runs `fn` again while the database is unreachable (waiting 0.5 s, doubling
+ * to 5 s), so a worker that loses Postgres mid-attempt records the outcome
+ * once it is back instead of dropping it. Any other error is thrown at once.
+ * Safe only for idempotent writes, as every guarded transition is.
+ */
+export async function retryWhileUnavailable<T>(fn: () => Promise<T>, onWait?: (error: unknown) => void): Promise<T> {
+  let delay = 500;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      onWait?.(error);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 5_000);
+    }
+  }
+}

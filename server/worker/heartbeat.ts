@@ -37,6 +37,13 @@ export class Heartbeat {
     this.graphileWorkerIds.add(workerId);
   }
 
+  /** Forgets the current graphile ids (their pool died) and returns them, to unlock. */
+  takeGraphileWorkerIds(): string[] {
+    const ids = [...this.graphileWorkerIds];
+    this.graphileWorkerIds.clear();
+    return ids;
+  }
+
   async start(): Promise<void> {
     await this.pool.query(
       `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids) VALUES ($1, $2, $3, $4)`,

@@ -13,6 +13,7 @@
 import type { JobType } from "../../shared/jobs.js";
 import type { DlqReason } from "../../shared/states.js";
 import { withTransaction } from "../db/pool.js";
+import { retryWhileUnavailable } from "../db/unavailable.js";
 import type { JobRow } from "../jobs/sql.js";
 import { applyTransition, currentStatus, recordProgress } from "../jobs/transitions.js";
 import type { Logger } from "../logger.js";
@@ -139,11 +140,17 @@ function fail(
   });
 }
 
+/** Logs once per wait while the database is unreachable. */
+function waiting(log: Logger) {
+  return (error: unknown) =>
+    log.warn({ err: (error as Error).message }, "database unreachable; will record the attempt when it is back");
+}
+
 /** Runs one attempt of `jobId`. Throws only when recording an outcome failed (graphile-worker then retries). */
 export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType>, jobId: string): Promise<void> {
   const { pool } = deps.services;
   const baseLog = deps.logger.child({ jobId, type: task.type });
-  const job = await startAttempt(deps, jobId, baseLog);
+  const job = await retryWhileUnavailable(() => startAttempt(deps, jobId, baseLog), waiting(baseLog));
   if (!job) return;
   const { attempt, fence } = job;
   const log = baseLog.child({ attempt });
@@ -233,15 +240,19 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
   if (outcome.ok) {
     const result = task.schema.result.safeParse(outcome.result);
     if (result.success) {
-      const row = await applyTransition(pool, {
-        jobId,
-        to: "succeeded",
-        from: ["running"],
-        fence,
-        set: { result: "$4::jsonb", completed_at: "now()" },
-        params: [JSON.stringify(result.data)],
-        event: {},
-      });
+      const row = await retryWhileUnavailable(
+        () =>
+          applyTransition(pool, {
+            jobId,
+            to: "succeeded",
+            from: ["running"],
+            fence,
+            set: { result: "$4::jsonb", completed_at: "now()" },
+            params: [JSON.stringify(result.data)],
+            event: {},
+          }),
+        waiting(log),
+      );
       if (row) log.info({ state: "succeeded" }, "attempt succeeded");
       else log.warn({ state: await currentStatus(pool, jobId) }, "result of a stale attempt dropped");
       return;
@@ -251,7 +262,10 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
       error: new PermanentError(`Result does not match the ${task.type} schema: ${result.error.message}`),
     };
   }
-  await recordFailure(deps, task, job, outcome.error, controller.signal, log);
+  await retryWhileUnavailable(
+    () => recordFailure(deps, task, job, outcome.error, controller.signal, log),
+    waiting(log),
+  );
 }
 
 async function recordFailure(

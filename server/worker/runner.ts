@@ -10,6 +10,7 @@
 import { EventEmitter } from "node:events";
 import { type Runner, run, type TaskList, type WorkerEvents } from "graphile-worker";
 import type { JobType } from "../../shared/jobs.js";
+import { retryWhileUnavailable } from "../db/unavailable.js";
 import type { Logger } from "../logger.js";
 import { cleanupExports, cleanupIdempotencyKeys, HOUSEKEEPING_CRONTAB } from "../tasks/housekeeping.js";
 import { tasks } from "../tasks/index.js";
@@ -17,7 +18,7 @@ import type { TaskDefinition, TaskServices } from "../tasks/types.js";
 import { CancellationListener } from "./cancellations.js";
 import { graphileLogger } from "./graphile-logger.js";
 import { Heartbeat } from "./heartbeat.js";
-import { type AttemptDeps, runAttempt, ShutdownError } from "./run-attempt.js";
+import { type AttemptDeps, recordCrashedAttempt, runAttempt, ShutdownError } from "./run-attempt.js";
 
 /** Per-type overrides of a task's backoff and time limits (tests and operators). */
 export type TaskTuning = Partial<Record<JobType, Partial<Pick<TaskDefinition<JobType>, "backoff" | "timeouts">>>>;
@@ -26,7 +27,8 @@ export interface WorkerHandle {
   heartbeat: Heartbeat;
   /** Stops taking jobs, lets running ones finish for `graceMs`, then aborts them. */
   stop: (graceMs: number) => Promise<void>;
-  runner: Runner;
+  /** The current graphile-worker runner (replaced if one dies with the database). */
+  runner: () => Runner;
 }
 
 export async function startWorker(
@@ -63,26 +65,56 @@ export async function startWorker(
       await runAttempt(deps, task, jobId);
     };
   }
-  const runner = await run({
-    pgPool: services.pool,
-    concurrency: options.concurrency,
-    noHandleSignals: true,
-    pollInterval: 1000,
-    taskList,
-    crontab: HOUSEKEEPING_CRONTAB,
-    logger: graphileLogger(logger),
-    events,
-  });
+  const startRunner = () =>
+    run({
+      pgPool: services.pool,
+      concurrency: options.concurrency,
+      noHandleSignals: true,
+      pollInterval: 1000,
+      taskList,
+      crontab: HOUSEKEEPING_CRONTAB,
+      logger: graphileLogger(logger),
+      events,
+    });
+  let runner = await startRunner();
+  let stopping = false;
+
+  // graphile-worker stops its pool when it cannot release a job (the database
+  // gone for longer than its retries). Start a new one once Postgres answers,
+  // and release what the dead pool held: attempts it left running are recorded
+  // as crashed and run again, instead of waiting out graphile's 4-hour lock.
+  const watch = (current: Runner) => {
+    current.promise.then(
+      () => {},
+      async (error: Error) => {
+        if (stopping) return;
+        logger.error({ err: error.message }, "the graphile-worker pool stopped; starting a new one");
+        const deadIds = heartbeat.takeGraphileWorkerIds();
+        runner = await retryWhileUnavailable(async () => {
+          const { rows } = await services.pool.query<{ id: string }>(
+            "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
+            [heartbeat.processId],
+          );
+          for (const { id } of rows) if (!deps.inFlight.has(id)) await recordCrashedAttempt(services, id);
+          await services.pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [deadIds]);
+          return startRunner();
+        });
+        watch(runner);
+      },
+    );
+  };
+  watch(runner);
   await heartbeat.start();
   logger.info({ concurrency: options.concurrency, processId: heartbeat.processId }, "worker started");
 
   return {
-    runner,
+    runner: () => runner,
     heartbeat,
     stop: async (graceMs: number) => {
       const timer = setTimeout(() => {
         for (const controller of deps.inFlight.values()) controller.abort(new ShutdownError());
       }, graceMs);
+      stopping = true;
       try {
         await runner.stop();
       } finally {
