@@ -22,7 +22,7 @@ afterAll(() => app?.close());
 /** The caller's whole committed event log, in cursor order, straight from the table. */
 async function logOf(ownerId: string): Promise<JobEvent[]> {
   const { rows } = await app.app.services.pool.query<{ id: string }>(
-    "SELECT txid::text || '-' || id::text AS id FROM job_events WHERE owner_id = $1 ORDER BY txid, id",
+    "SELECT txid::text || '-' || id::text AS id FROM job_events WHERE owner_id = $1 ORDER BY job_events.txid, job_events.id",
     [ownerId],
   );
   return rows.map((r) => ({ id: r.id }) as JobEvent);
