@@ -127,6 +127,12 @@ export class EventHub {
     return subscription;
   }
 
+  /** The hub's position now: every event after it is still to be delivered live. */
+  currentHead(): Cursor {
+    if (!this.head) throw new Error("EventHub not started");
+    return this.head;
+  }
+
   get subscriberCount(): number {
     return this.subscribers.size;
   }

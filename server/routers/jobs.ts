@@ -91,6 +91,11 @@ export const jobsRouter = router({
           .nullish(),
       }),
     )
+    // "From now on" means from when the request arrived: tRPC tells the client
+    // the stream is open before the generator below starts, so the hub's
+    // position is taken here, and the gap up to the live subscription is
+    // backfilled from the log.
+    .use(({ ctx, next }) => next({ ctx: { streamFrom: ctx.hub.currentHead() } }))
     .subscription(async function* ({ ctx, input, signal }) {
       // Errors thrown inside the generator bypass the error-mapping middleware, so map here.
       if (input.jobId) {
@@ -105,7 +110,7 @@ export const jobsRouter = router({
       const stop = () => live.close();
       signal?.addEventListener("abort", stop);
       try {
-        let cursor = live.startCursor;
+        let cursor = ctx.streamFrom;
         if (input.lastEventId) {
           const from = decodeCursor(input.lastEventId);
           if (!from) throw new TRPCError({ code: "BAD_REQUEST", message: "lastEventId is malformed" });
@@ -116,6 +121,8 @@ export const jobsRouter = router({
             });
           }
           cursor = from;
+        }
+        if (compareCursors(cursor, live.startCursor) < 0) {
           for (;;) {
             const page = await jobEventsSince(ctx.pool, cursor, scope, 500);
             for (const { cursor: at, event } of page.events) {

@@ -55,36 +55,9 @@ test(`${DROPS} drops and resumes during ${JOBS} jobs: state rebuilt from events 
     "SELECT count(*)::int AS n FROM job_events WHERE job_id = ANY($1)",
     [jobIds],
   );
-  await eventually(async () => received.length + stream.events.length >= (total[0]?.n ?? 0), 20_000).catch(
-    async (error) => {
-      // biome-ignore lint/suspicious/noConsole: diagnostics for a failed fault run
-      const got = new Set([...received, ...stream.events].map((e) => e.id));
-      const { rows: all } = await app.app.services.pool.query<{ id: string; status: string; at: Date }>(
-        "SELECT txid::text || '-' || id::text AS id, status, at FROM job_events WHERE job_id = ANY($1) ORDER BY job_events.txid, job_events.id",
-        [jobIds],
-      );
-      const missing = all.filter((r) => !got.has(r.id));
-      const horizon = await app.app.services.pool.query(
-        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, (SELECT json_agg(json_build_object('pid', pid, 'xid', backend_xid::text, 'state', state, 'q', left(query, 80), 'db', datname)) FROM pg_stat_activity WHERE backend_xid IS NOT NULL) AS open",
-      );
-      console.log(
-        JSON.stringify(
-          {
-            received: received.length,
-            last: stream.events.length,
-            total: total[0]?.n,
-            missing: missing.slice(0, 5),
-            firstMissingIndex: all.findIndex((r) => !got.has(r.id)),
-            horizon: horizon.rows[0],
-            lastReceived: received.at(-1)?.id,
-          },
-          null,
-          1,
-        ),
-      );
-      throw error;
-    },
-  );
+  await eventually(async () => received.length + stream.events.length >= (total[0]?.n ?? 0), 20_000).catch(() => {
+    // Fall through: the assertions below say what is missing.
+  });
   stream.stop();
   received.push(...stream.events);
 
