@@ -1,9 +1,10 @@
-// Fault: SIGKILL one of two worker processes while email and webhook jobs run.
+// Fault: SIGKILL one of two worker processes while email, webhook and export jobs run.
 // Nothing is lost, every job ends terminal within the bound, every job's effect
 // is in the ledger (emails by Message-ID, webhooks by webhook-id), and
 // duplicates happen only for jobs in flight at the kill. Heartbeats are
 // shortened here (0.5 s, swept after 3 s) to keep the run short.
 // Full size: npm run fault:kill-worker (FAULT_JOBS=1000).
+import { existsSync } from "node:fs";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { spawnWorker, type WorkerProcess } from "../support/processes.js";
@@ -41,13 +42,16 @@ test(`SIGKILL one of two workers during ${JOBS} jobs: 0 lost, all terminal, effe
     WORKER_CONCURRENCY: "8",
     HEARTBEAT_INTERVAL_MS: "500",
     HEARTBEAT_TIMEOUT_MS: "3000",
+    EXPORT_DIR: server.app.services.config.exportDir,
   };
   workers.push(spawnWorker(env), spawnWorker(env));
   const { jobIds } = await client.jobs.enqueueMany.mutate({
     jobs: Array.from({ length: JOBS }, (_, i) =>
-      i % 2 === 0
-        ? { type: "email" as const, payload: { to: `ledger${i}@example.com`, subject: `Ledger ${i}`, body: "b" } }
-        : { type: "webhook" as const, payload: { endpointId: endpoint.id, event: "ledger.entry", data: { i } } },
+      i % 10 === 9
+        ? { type: "export" as const, payload: { format: "ndjson" as const, filter: { type: "email" } } }
+        : i % 2 === 0
+          ? { type: "email" as const, payload: { to: `ledger${i}@example.com`, subject: `Ledger ${i}`, body: "b" } }
+          : { type: "webhook" as const, payload: { endpointId: endpoint.id, event: "ledger.entry", data: { i } } },
     ),
   });
 
@@ -103,8 +107,17 @@ test(`SIGKILL one of two workers during ${JOBS} jobs: 0 lost, all terminal, effe
     const id = String(r.headers["webhook-id"]);
     hooksById.set(id, (hooksById.get(id) ?? 0) + 1);
   }
+  const { rows: files } = await server.app.services.pool.query<{ job_id: string; path: string }>(
+    "SELECT job_id, path FROM export_files WHERE job_id = ANY($1)",
+    [jobIds],
+  );
+  const exported = new Set(files.filter((f) => existsSync(f.path)).map((f) => f.job_id));
   const missing = jobIds.filter((jobId, i) =>
-    i % 2 === 0 ? !emailsById.has(`<${jobId}@typed-jobs.local>`) : !hooksById.has(`msg_${jobId.replaceAll("-", "")}`),
+    i % 10 === 9
+      ? !exported.has(jobId)
+      : i % 2 === 0
+        ? !emailsById.has(`<${jobId}@typed-jobs.local>`)
+        : !hooksById.has(`msg_${jobId.replaceAll("-", "")}`),
   );
   expect(missing).toEqual([]);
   const duplicates =
