@@ -21,7 +21,11 @@ import { Heartbeat } from "./heartbeat.js";
 import { type AttemptDeps, recordCrashedAttempt, runAttempt, ShutdownError } from "./run-attempt.js";
 
 /** Per-type overrides of a task's backoff and time limits (tests and operators). */
-export type TaskTuning = Partial<Record<JobType, Partial<Pick<TaskDefinition<JobType>, "backoff" | "timeouts">>>>;
+/**
+ * Per-type overrides of a task's backoff and time limits (tests and operators),
+ * and of its handler (the benchmark's no-op, to measure the wrapper alone).
+ */
+export type TaskTuning = Partial<Record<JobType, Partial<Pick<TaskDefinition<JobType>, "backoff" | "timeouts" | "run">>>>;
 
 export interface WorkerHandle {
   heartbeat: Heartbeat;

@@ -1,0 +1,384 @@
+/**
+ * `npm run bench [-- --size tiny|default] [--concurrency N]`: our pipeline
+ * measured side by side with raw graphile-worker in the same run, on a fresh
+ * embedded Postgres (or BENCH_DATABASE_URL's server), as ratios. Prints a
+ * table and writes JSON to bench-results/ (git-ignored). No timed assertions:
+ * this reports where we stand.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { type Runner, run } from "graphile-worker";
+import type pg from "pg";
+import { startApp } from "../server/app.js";
+import { issueToken } from "../server/auth/tokens.js";
+import { loadConfig } from "../server/config.js";
+import { ensureDatabase, startEmbeddedPostgres } from "../server/db/embedded.js";
+import { migrate } from "../server/db/migrate.js";
+import { createPool } from "../server/db/pool.js";
+import { enqueueJobs } from "../server/jobs/enqueue.js";
+import { createLogger } from "../server/logger.js";
+import { trpcClient } from "../test/support/app.js";
+
+const SIZES = {
+  tiny: { enqueue: 200, batch: 1_000, drain: 500, depth: 2_000, latencyRate: 100, latencySeconds: 2, subscribers: 20 },
+  default: {
+    enqueue: 4_000,
+    batch: 10_000,
+    drain: 10_000,
+    depth: 100_000,
+    latencyRate: 500,
+    latencySeconds: 10,
+    subscribers: 1_000,
+  },
+} as const;
+
+function option(name: string, fallback: string): string {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
+}
+
+const sizeName = option("size", "default") as keyof typeof SIZES;
+const size = SIZES[sizeName] ?? SIZES.default;
+const concurrency = Number(option("concurrency", "8"));
+const logger = createLogger("silent");
+const noop = async () => ({ messageId: "<noop@bench>", accepted: [], response: "noop" });
+const emailPayload = { to: "bench@example.com", subject: "Bench", body: "b" };
+
+const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "typed-jobs-benchrun-"));
+let serverUrl = process.env.BENCH_DATABASE_URL;
+let stopPostgres = async () => {};
+if (!serverUrl) {
+  const embedded = await startEmbeddedPostgres(dataDir, logger, "postgres");
+  serverUrl = embedded.url;
+  stopPostgres = embedded.stop;
+}
+
+/** A fresh, migrated database for one measurement. */
+async function freshDatabase(): Promise<{ url: string; pool: pg.Pool }> {
+  const name = `bench_${randomBytes(5).toString("hex")}`;
+  await ensureDatabase(serverUrl as string, name);
+  const url = new URL(serverUrl as string);
+  url.pathname = `/${name}`;
+  const pool = createPool(url.toString(), concurrency + 4);
+  await migrate(pool, logger);
+  return { url: url.toString(), pool };
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("benchmark step timed out");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const count = async (pool: pg.Pool, sql: string, params: unknown[] = []) =>
+  Number((await pool.query<{ n: string }>(sql, params)).rows[0]?.n ?? 0);
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+async function startBenchApp(url: string, env: Record<string, string>, tuningRun = false) {
+  const config = loadConfig({
+    NODE_ENV: "test",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: url,
+    DATA_DIR: dataDir,
+    SMTP_URL: "smtp://127.0.0.1:2525",
+    LOG_LEVEL: "silent",
+    DB_POOL_SIZE: String(concurrency + 10),
+    WORKER_CONCURRENCY: String(concurrency),
+    ...env,
+  });
+  return startApp(config, logger, { client: "none", ...(tuningRun ? { tuning: { email: { run: noop } } } : {}) });
+}
+
+/** Drains `jobs` queued no-op graphile jobs with raw graphile-worker; jobs/s. */
+async function rawDrain(jobs: number, batched: boolean): Promise<number> {
+  const { pool } = await freshDatabase();
+  try {
+    await pool.query(
+      "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(SELECT ROW('noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec FROM generate_series(1, $1)))",
+      [jobs],
+    );
+    const started = Date.now();
+    const runner: Runner = await run({
+      pgPool: pool,
+      concurrency,
+      noHandleSignals: true,
+      pollInterval: 1000,
+      taskList: { noop: async () => {} },
+      logger: undefined,
+      ...(batched
+        ? { preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } } }
+        : {}),
+    });
+    await waitUntil(async () => (await count(pool, "SELECT count(*) AS n FROM graphile_worker._private_jobs")) === 0);
+    const rate = jobs / ((Date.now() - started) / 1000);
+    await runner.stop();
+    return rate;
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Drains `jobs` pending no-op jobs through our full pipeline (state, events, NOTIFY); jobs/s. */
+async function ourDrain(jobs: number): Promise<number> {
+  const { url, pool } = await freshDatabase();
+  try {
+    const user = await pool.query<{ id: string }>(
+      "INSERT INTO users (id, email) VALUES (gen_random_uuid(), 'b@x.co') RETURNING id",
+    );
+    const owner = user.rows[0]?.id as string;
+    for (let done = 0; done < jobs; done += 10_000) {
+      const n = Math.min(10_000, jobs - done);
+      await enqueueJobs(
+        pool,
+        owner,
+        Array.from({ length: n }, () => ({ type: "email", payload: emailPayload })),
+        {
+          idempotencyTtlHours: 24,
+        },
+      );
+    }
+    const started = Date.now();
+    const app = await startBenchApp(url, {}, true);
+    await waitUntil(
+      async () => (await count(pool, "SELECT count(*) AS n FROM jobs WHERE status <> 'succeeded'")) === 0,
+    );
+    const rate = jobs / ((Date.now() - started) / 1000);
+    await app.stop(1000);
+    return rate;
+  } finally {
+    await pool.end();
+  }
+}
+
+const results: Record<string, unknown> = { size: sizeName, concurrency };
+const rows: [string, string, string, string][] = [];
+const ratio = (ours: number, raw: number) => (raw > 0 ? `${(ours / raw).toFixed(2)}x` : "n/a");
+const fmt = (n: number, unit: string) => `${Math.round(n).toLocaleString("en-US")} ${unit}`;
+
+try {
+  // 1. Enqueue: jobs.enqueue over HTTP from N clients vs raw add_job from N connections.
+  {
+    const { url, pool } = await freshDatabase();
+    const app = await startBenchApp(url, { WORKER: "off" });
+    const token = await issueToken(app.services.db, "bench@example.com");
+    const client = trpcClient(app.url, token);
+    let next = 0;
+    let started = Date.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next++ < size.enqueue) await client.jobs.enqueue.mutate({ type: "email", payload: emailPayload });
+      }),
+    );
+    const oursRate = size.enqueue / ((Date.now() - started) / 1000);
+    const raw = await Promise.all(Array.from({ length: concurrency }, () => pool.connect()));
+    next = 0;
+    started = Date.now();
+    await Promise.all(
+      raw.map(async (c) => {
+        while (next++ < size.enqueue) await c.query("SELECT graphile_worker.add_job('noop', '{}'::json)");
+      }),
+    );
+    const rawRate = size.enqueue / ((Date.now() - started) / 1000);
+    for (const c of raw) c.release();
+    rows.push([
+      `enqueue, ${concurrency} clients`,
+      fmt(oursRate, "jobs/s"),
+      fmt(rawRate, "jobs/s"),
+      ratio(oursRate, rawRate),
+    ]);
+    results.enqueue = { ours: oursRate, raw: rawRate };
+
+    started = Date.now();
+    await client.jobs.enqueueMany.mutate({
+      jobs: Array.from({ length: size.batch }, () => ({ type: "email" as const, payload: emailPayload })),
+    });
+    const oursBatch = (Date.now() - started) / 1000;
+    started = Date.now();
+    await pool.query(
+      "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(SELECT ROW('noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec FROM generate_series(1, $1)))",
+      [size.batch],
+    );
+    const rawBatch = (Date.now() - started) / 1000;
+    rows.push([
+      `enqueueMany of ${size.batch.toLocaleString("en-US")}`,
+      `${oursBatch.toFixed(2)} s`,
+      `${rawBatch.toFixed(2)} s (add_jobs)`,
+      ratio(rawBatch, oursBatch),
+    ]);
+    results.enqueueMany = { oursSeconds: oursBatch, rawSeconds: rawBatch };
+    await app.stop(1000);
+    await pool.end();
+  }
+
+  // 2. Drain no-op jobs: our full pipeline vs raw graphile-worker (default, and batched).
+  {
+    const ours = await ourDrain(size.drain);
+    const rawDefault = await rawDrain(size.drain, false);
+    const rawBatched = await rawDrain(size.drain, true);
+    rows.push([
+      `drain ${size.drain.toLocaleString("en-US")} no-op, raw default`,
+      fmt(ours, "jobs/s"),
+      fmt(rawDefault, "jobs/s"),
+      ratio(ours, rawDefault),
+    ]);
+    rows.push([
+      `drain, raw with localQueue 500 + batching`,
+      fmt(ours, "jobs/s"),
+      fmt(rawBatched, "jobs/s"),
+      ratio(ours, rawBatched),
+    ]);
+    results.drain = { ours, rawDefault, rawBatched };
+  }
+
+  // 5. Queue depth: our drain rate with `depth` jobs waiting vs the empty-queue rate above.
+  {
+    const deep = await ourDrain(size.depth);
+    const empty = (results.drain as { ours: number }).ours;
+    rows.push([
+      `drain with ${size.depth.toLocaleString("en-US")} waiting`,
+      fmt(deep, "jobs/s"),
+      `${fmt(empty, "jobs/s")} (ours, ${size.drain.toLocaleString("en-US")})`,
+      ratio(deep, empty),
+    ]);
+    results.depth = { deep, empty };
+  }
+
+  // 3. Latency at a fixed rate: enqueue -> running, and state change -> SSE event received.
+  {
+    const { url, pool } = await freshDatabase();
+    const app = await startBenchApp(url, {}, true);
+    const token = await issueToken(app.services.db, "latency@example.com");
+    const user = await app.services.db.user.findUniqueOrThrow({ where: { email: "latency@example.com" } });
+    const client = trpcClient(app.url, token);
+    const eventLatencies: number[] = [];
+    const sub = client.jobs.events.subscribe(
+      {},
+      { onData: ({ data }) => eventLatencies.push(Date.now() - data.at.getTime()) },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const total = size.latencyRate * size.latencySeconds;
+    const interval = 1000 / size.latencyRate;
+    const started = Date.now();
+    for (let i = 0; i < total; i++) {
+      const due = started + i * interval;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      void enqueueJobs(pool, user.id, [{ type: "email", payload: emailPayload }], { idempotencyTtlHours: 24 });
+    }
+    await waitUntil(
+      async () => (await count(pool, "SELECT count(*) AS n FROM jobs WHERE status <> 'succeeded'")) === 0,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    sub.unsubscribe();
+    const { rows: starts } = await pool.query<{ ms: number }>(
+      "SELECT extract(epoch FROM started_at - created_at) * 1000 AS ms FROM jobs",
+    );
+    const toRunning = starts.map((r) => Number(r.ms));
+    rows.push([
+      `enqueue -> running at ${size.latencyRate}/s (p50/p95/p99)`,
+      `${percentile(toRunning, 50).toFixed(0)}/${percentile(toRunning, 95).toFixed(0)}/${percentile(toRunning, 99).toFixed(0)} ms`,
+      "",
+      "",
+    ]);
+    rows.push([
+      `state change -> SSE event (p50/p95/p99)`,
+      `${percentile(eventLatencies, 50)}/${percentile(eventLatencies, 95)}/${percentile(eventLatencies, 99)} ms`,
+      "",
+      `${eventLatencies.length} events`,
+    ]);
+    results.latency = {
+      rate: size.latencyRate,
+      toRunning: { p50: percentile(toRunning, 50), p95: percentile(toRunning, 95), p99: percentile(toRunning, 99) },
+      toSubscriber: {
+        p50: percentile(eventLatencies, 50),
+        p95: percentile(eventLatencies, 95),
+        p99: percentile(eventLatencies, 99),
+        events: eventLatencies.length,
+      },
+    };
+    await app.stop(1000);
+    await pool.end();
+  }
+
+  // 4. Fan-out: many subscribers on one server, a steady event flow.
+  {
+    const { url, pool } = await freshDatabase();
+    const app = await startBenchApp(url, {}, true);
+    const token = await issueToken(app.services.db, "fanout@example.com", { admin: true });
+    const user = await app.services.db.user.findUniqueOrThrow({ where: { email: "fanout@example.com" } });
+    const client = trpcClient(app.url, token);
+    const latencies: number[] = [];
+    let delivered = 0;
+    const subs = Array.from({ length: size.subscribers }, () =>
+      client.jobs.events.subscribe(
+        {},
+        {
+          onData: ({ data }) => {
+            delivered += 1;
+            if (delivered % 10 === 0) latencies.push(Date.now() - data.at.getTime());
+          },
+        },
+      ),
+    );
+    await waitUntil(async () => app.services.hub.subscriberCount >= size.subscribers, 120_000);
+    const rssBefore = process.memoryUsage().rss;
+    const jobs = 50 * size.latencySeconds;
+    const started = Date.now();
+    for (let i = 0; i < jobs; i++) {
+      await enqueueJobs(pool, user.id, [{ type: "email", payload: emailPayload }], { idempotencyTtlHours: 24 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await waitUntil(
+      async () => (await count(pool, "SELECT count(*) AS n FROM jobs WHERE status <> 'succeeded'")) === 0,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const seconds = (Date.now() - started) / 1000;
+    const rss = process.memoryUsage().rss;
+    for (const s of subs) s.unsubscribe();
+    rows.push([
+      `fan-out to ${size.subscribers} subscribers`,
+      `${fmt(delivered / seconds, "deliveries/s")}, p99 ${percentile(latencies, 99)} ms`,
+      "",
+      `RSS ${Math.round(rss / 2 ** 20)} MB (${Math.round(rssBefore / 2 ** 20)} MB before; server and clients share the process)`,
+    ]);
+    results.fanout = {
+      subscribers: size.subscribers,
+      deliveriesPerSecond: delivered / seconds,
+      p99: percentile(latencies, 99),
+      rssMb: rss / 2 ** 20,
+    };
+    await app.stop(1000);
+    await pool.end();
+  }
+
+  const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;
+  results.machine = machine;
+  process.stdout.write(
+    [
+      "",
+      `Typed Jobs benchmark (${sizeName}, concurrency ${concurrency}; ${machine})`,
+      "",
+      "| measure | ours | raw graphile-worker | ratio |",
+      "| --- | ---: | ---: | ---: |",
+      ...rows.map((r) => `| ${r.join(" | ")} |`),
+      "",
+      "The 1,000,000-row export: npm run bench:export",
+      "",
+    ].join("\n"),
+  );
+  await fs.mkdir("bench-results", { recursive: true });
+  await fs.writeFile(path.join("bench-results", `bench-${Date.now()}.json`), JSON.stringify(results, null, 2));
+} finally {
+  await stopPostgres();
+  await fs.rm(dataDir, { recursive: true, force: true });
+}
+process.exit(0);
