@@ -25,7 +25,9 @@ import { type AttemptDeps, recordCrashedAttempt, runAttempt, ShutdownError } fro
  * Per-type overrides of a task's backoff and time limits (tests and operators),
  * and of its handler (the benchmark's no-op, to measure the wrapper alone).
  */
-export type TaskTuning = Partial<Record<JobType, Partial<Pick<TaskDefinition<JobType>, "backoff" | "timeouts" | "run">>>>;
+export type TaskTuning = Partial<
+  Record<JobType, Partial<Pick<TaskDefinition<JobType>, "backoff" | "timeouts" | "run">>>
+>;
 
 export interface WorkerHandle {
   heartbeat: Heartbeat;
