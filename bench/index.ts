@@ -165,6 +165,11 @@ async function ourDrain(jobs: number, measured = jobs): Promise<number> {
 
 const results: Record<string, unknown> = { size: sizeName, concurrency };
 const rows: [string, string, string, string][] = [];
+const push = rows.push.bind(rows);
+rows.push = (...items) => {
+  for (const r of items) process.stderr.write(`measured: ${r.join(" | ")}\n`);
+  return push(...items);
+};
 const ratio = (ours: number, raw: number) => (raw > 0 ? `${(ours / raw).toFixed(2)}x` : "n/a");
 const fmt = (n: number, unit: string) => `${Math.round(n).toLocaleString("en-US")} ${unit}`;
 
@@ -340,11 +345,12 @@ try {
     );
     await waitUntil(async () => app.services.hub.subscriberCount >= size.subscribers, 120_000);
     const rssBefore = process.memoryUsage().rss;
-    const jobs = 50 * size.latencySeconds;
+    // A steady flow: 10 jobs/s (30 events/s) to every subscriber for `latencySeconds`.
+    const jobs = 10 * size.latencySeconds;
     const started = Date.now();
     for (let i = 0; i < jobs; i++) {
       await enqueueJobs(pool, user.id, [{ type: "email", payload: emailPayload }], { idempotencyTtlHours: 24 });
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
     await waitUntil(
       async () => (await count(pool, "SELECT count(*) AS n FROM jobs WHERE status <> 'succeeded'")) === 0,
