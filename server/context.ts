@@ -44,7 +44,7 @@ export async function createRequestContext(
   req: { headers: IncomingHttpHeaders; secure?: boolean },
   res: { appendHeader: (name: string, value: string) => unknown },
 ): Promise<Context> {
-  const token = tokenFromHeaders({ authorization: req.headers.authorization, cookie: req.headers.cookie });
+  const token = tokenFromHeaders(req.headers);
   const user = await authenticate(services.db, token).catch((error: unknown) => {
     if (isDatabaseUnavailable(error)) {
       throw new TRPCError({

@@ -6,7 +6,7 @@ import { Router } from "express";
 import { z } from "zod";
 import type { JobStatus } from "../shared/states.js";
 import { isTerminal } from "../shared/states.js";
-import { authenticate, tokenFromHeaders } from "./auth/tokens.js";
+import { userFromHeaders } from "./auth/tokens.js";
 import type { AppServices } from "./context.js";
 import { ownerScope } from "./jobs/queries.js";
 
@@ -24,10 +24,7 @@ export function restRouter(services: AppServices): Router {
 
   routes.get("/api/jobs/:id", async (req, res, next) => {
     try {
-      const user = await authenticate(
-        services.db,
-        tokenFromHeaders({ authorization: req.headers.authorization, cookie: req.headers.cookie }),
-      );
+      const user = await userFromHeaders(services.db, req.headers);
       if (!user) {
         res.status(401).json({ error: "unauthorized", message: "Send a bearer token or the session cookie" });
         return;

@@ -63,6 +63,14 @@ export async function authenticate(db: Db, token: string | undefined): Promise<A
   return { id, email, role: role === "admin" ? "admin" : "user" };
 }
 
+/** The signed-in user a request's headers name, or null. */
+export function userFromHeaders(
+  db: Db,
+  headers: { authorization?: string | undefined; cookie?: string | undefined },
+): Promise<AuthUser | null> {
+  return authenticate(db, tokenFromHeaders(headers));
+}
+
 /** The token from a request's headers: the Authorization header wins over the cookie. */
 export function tokenFromHeaders(headers: { authorization?: string | undefined; cookie?: string | undefined }) {
   const bearer = /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? "");

@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import { Router } from "express";
 import { z } from "zod";
-import { authenticate, tokenFromHeaders } from "../auth/tokens.js";
+import { userFromHeaders } from "../auth/tokens.js";
 import type { AppServices } from "../context.js";
 import { ownerScope } from "../jobs/queries.js";
 import { verifyDownloadLink } from "./links.js";
@@ -26,10 +26,7 @@ export function exportRoutes(services: AppServices): Router {
       const signed = await verifyDownloadLink(services.db, jobId.data, query.expires, query.signature);
       let allowed = signed;
       if (!signed) {
-        const user = await authenticate(
-          services.db,
-          tokenFromHeaders({ authorization: req.headers.authorization, cookie: req.headers.cookie }),
-        );
+        const user = await userFromHeaders(services.db, req.headers);
         if (!user) {
           res
             .status(401)

@@ -14,9 +14,8 @@ import { taskFor } from "../tasks/index.js";
 import { CANCEL_CHANNEL } from "../worker/cancellations.js";
 import { IllegalTransitionError } from "./errors.js";
 import { findJob, ownerScope } from "./queries.js";
+import { queueAttempt } from "./sql.js";
 import { applyTransition, currentStatus } from "./transitions.js";
-
-const GRAPHILE_MAX_ATTEMPTS = 25;
 
 async function conflict(pool: pg.Pool, jobId: string, action: string): Promise<never> {
   const status = (await currentStatus(pool, jobId)) ?? ("unknown" as JobStatus);
@@ -73,10 +72,13 @@ async function requeueIn(client: pg.PoolClient, jobId: string, type: string) {
     event: {},
   });
   if (updated) {
-    await client.query(
-      "SELECT graphile_worker.add_job($1, json_build_object('jobId', $2::text), $3, now(), $4, $2::text, $5)",
-      [task.type, jobId, task.queue ?? null, GRAPHILE_MAX_ATTEMPTS, updated.priority],
-    );
+    await queueAttempt(client, {
+      type: task.type,
+      jobId,
+      queue: task.queue ?? null,
+      runAt: null,
+      priority: updated.priority,
+    });
   }
   return updated;
 }

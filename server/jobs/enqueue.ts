@@ -12,10 +12,7 @@ import { withTransaction } from "../db/pool.js";
 import { taskFor } from "../tasks/index.js";
 import type { TaskDefinition } from "../tasks/types.js";
 import { FieldIssuesError, IdempotencyConflictError } from "./errors.js";
-import { EVENTS_CHANNEL } from "./sql.js";
-
-/** graphile-worker's own attempts only matter when our wrapper itself fails (database down). */
-const GRAPHILE_MAX_ATTEMPTS = 25;
+import { EVENTS_CHANNEL, GRAPHILE_MAX_ATTEMPTS } from "./sql.js";
 
 export interface EnqueueOptions {
   idempotencyTtlHours: number;

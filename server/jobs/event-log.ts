@@ -99,6 +99,8 @@ export async function jobEventsSince(
   cursor: Cursor,
   scope: { ownerId?: string | undefined; jobId?: string | undefined } = {},
   limit = 1000,
+  /** Also look past the horizon (the hub uses it to re-read soon; a backfill has no use for it). */
+  options: { checkHeldBack?: boolean } = {},
 ): Promise<EventsPage> {
   const { rows } = await db.query<EventRow>(
     `SELECT ${COLUMNS}
@@ -113,7 +115,7 @@ export async function jobEventsSince(
   );
   const events = rows.map(toScopedEvent);
   let heldBack = false;
-  if (rows.length < limit) {
+  if (rows.length < limit && options.checkHeldBack !== false) {
     const { rows: pending } = await db.query(
       `SELECT 1 FROM job_events
         WHERE txid >= pg_snapshot_xmin(pg_current_snapshot()) AND (txid, id) > ($1::text::xid8, $2::bigint)

@@ -58,35 +58,50 @@ export interface ListFilter {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export async function listJobs(db: Db, user: AuthUser, filter: ListFilter) {
-  const where: Prisma.JobWhereInput = {
-    ownerId: ownerScope(user),
-    status: filter.status,
-    type: filter.type,
-  };
-  const and: Prisma.JobWhereInput[] = [];
-  if (filter.search) {
-    and.push({
-      OR: [
-        { idempotencyKey: filter.search },
-        ...(UUID.test(filter.search) ? [{ id: filter.search.toLowerCase() }] : []),
-      ],
-    });
-  }
-  if (filter.cursor) {
-    and.push({
-      OR: [{ createdAt: { lt: filter.cursor.at } }, { createdAt: filter.cursor.at, id: { lt: filter.cursor.id } }],
-    });
-  }
-  if (and.length > 0) where.AND = and;
+type PageKey = "createdAt" | "completedAt";
+
+/**
+ * One page, newest first by (key, id): the keyset condition after the cursor,
+ * one extra row fetched to know whether a next page exists.
+ */
+async function keysetPage(
+  db: Db,
+  where: Prisma.JobWhereInput,
+  key: PageKey,
+  page: { cursor?: { at: Date; id: string } | undefined; limit: number },
+) {
+  const after: Prisma.JobWhereInput[] = page.cursor
+    ? [{ OR: [{ [key]: { lt: page.cursor.at } }, { [key]: page.cursor.at, id: { lt: page.cursor.id } }] }]
+    : [];
   const rows = await db.job.findMany({
-    where,
-    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-    take: filter.limit + 1,
+    where: { AND: [where, ...after] },
+    orderBy: [{ [key]: "desc" }, { id: "desc" }],
+    take: page.limit + 1,
   });
-  const items = rows.slice(0, filter.limit);
+  const items = rows.slice(0, page.limit);
   const last = items.at(-1);
-  const nextCursor = rows.length > filter.limit && last ? encodePageCursor(last.createdAt, last.id) : null;
+  const lastKey = last?.[key];
+  const nextCursor = rows.length > page.limit && last && lastKey ? encodePageCursor(lastKey, last.id) : null;
+  return { items, nextCursor };
+}
+
+export async function listJobs(db: Db, user: AuthUser, filter: ListFilter) {
+  const search: Prisma.JobWhereInput[] = filter.search
+    ? [
+        {
+          OR: [
+            { idempotencyKey: filter.search },
+            ...(UUID.test(filter.search) ? [{ id: filter.search.toLowerCase() }] : []),
+          ],
+        },
+      ]
+    : [];
+  const { items, nextCursor } = await keysetPage(
+    db,
+    { ownerId: ownerScope(user), status: filter.status, type: filter.type, AND: search },
+    "createdAt",
+    filter,
+  );
   return { items: items.map(toJobView), nextCursor };
 }
 
@@ -96,22 +111,12 @@ export async function listDeadLetters(
   user: AuthUser,
   filter: { cursor?: { at: Date; id: string } | undefined; limit: number },
 ) {
-  const where: Prisma.JobWhereInput = { ownerId: ownerScope(user), status: "failed", discardedAt: null };
-  if (filter.cursor) {
-    where.OR = [
-      { completedAt: { lt: filter.cursor.at } },
-      { completedAt: filter.cursor.at, id: { lt: filter.cursor.id } },
-    ];
-  }
-  const rows = await db.job.findMany({
-    where,
-    orderBy: [{ completedAt: "desc" }, { id: "desc" }],
-    take: filter.limit + 1,
-  });
-  const items = rows.slice(0, filter.limit);
-  const last = items.at(-1);
-  const nextCursor =
-    rows.length > filter.limit && last?.completedAt ? encodePageCursor(last.completedAt, last.id) : null;
+  const { items, nextCursor } = await keysetPage(
+    db,
+    { ownerId: ownerScope(user), status: "failed", discardedAt: null },
+    "completedAt",
+    filter,
+  );
   return {
     items: items.map((job) => ({ ...toJobView(job), reason: job.dlqReason as DlqReason, lastError: job.error })),
     nextCursor,

@@ -10,6 +10,27 @@ export const EVENTS_CHANNEL = "typed_jobs_events";
 
 export type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
 
+/**
+ * graphile-worker's own attempts only matter when our wrapper itself fails to
+ * record an outcome (database down): the wrapper counts the job's attempts.
+ */
+export const GRAPHILE_MAX_ATTEMPTS = 25;
+
+/**
+ * Queues the graphile job that runs a Job's next attempt, keyed by the job id:
+ * one graphile job per Job. If the key is held by a running (locked) graphile
+ * job, add_job gives the key to the new one and retires the locked one.
+ */
+export async function queueAttempt(
+  db: Queryable,
+  job: { type: string; jobId: string; queue: string | null; runAt: Date | null; priority: number },
+): Promise<void> {
+  await db.query(
+    "SELECT graphile_worker.add_job($1, json_build_object('jobId', $2::text), $3, coalesce($4, now()), $5, $2::text, $6)",
+    [job.type, job.jobId, job.queue, job.runAt, GRAPHILE_MAX_ATTEMPTS, job.priority],
+  );
+}
+
 /** A jobs row as returned by `RETURNING *` (snake_case, as stored). */
 export interface JobRow {
   id: string;

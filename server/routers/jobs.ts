@@ -124,7 +124,7 @@ export const jobsRouter = router({
         }
         if (compareCursors(cursor, live.startCursor) < 0) {
           for (;;) {
-            const page = await jobEventsSince(ctx.pool, cursor, scope, 500);
+            const page = await jobEventsSince(ctx.pool, cursor, scope, 500, { checkHeldBack: false });
             for (const { cursor: at, event } of page.events) {
               cursor = at;
               yield tracked(event.id, event);

@@ -14,14 +14,12 @@ import type { JobType } from "../../shared/jobs.js";
 import type { DlqReason } from "../../shared/states.js";
 import { withTransaction } from "../db/pool.js";
 import { retryWhileUnavailable } from "../db/unavailable.js";
-import type { JobRow } from "../jobs/sql.js";
+import { type JobRow, queueAttempt } from "../jobs/sql.js";
 import { applyTransition, currentStatus, recordProgress } from "../jobs/transitions.js";
 import type { Logger } from "../logger.js";
 import { PermanentError, TransientError } from "../tasks/errors.js";
 import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
 
-/** graphile-worker's attempts for the wrapper itself (see enqueue.ts). */
-const GRAPHILE_MAX_ATTEMPTS = 25;
 const PROGRESS_INTERVAL_MS = 250;
 
 export class TimeLimitError extends Error {
@@ -315,12 +313,13 @@ async function recordFailure(
       event: { error: err.message, nextRunAt },
     });
     if (updated) {
-      // The running graphile job still holds this key; add_job gives the key to
-      // a new job and retires the locked one (see graphile_worker.add_jobs).
-      await client.query(
-        "SELECT graphile_worker.add_job($1, json_build_object('jobId', $2::text), $3, $4, $5, $2::text, $6)",
-        [task.type, jobId, task.queue ?? null, nextRunAt, GRAPHILE_MAX_ATTEMPTS, updated.priority],
-      );
+      await queueAttempt(client, {
+        type: task.type,
+        jobId,
+        queue: task.queue ?? null,
+        runAt: nextRunAt,
+        priority: updated.priority,
+      });
     }
     return updated;
   });

@@ -14,6 +14,7 @@ import { migrate } from "../../server/db/migrate.js";
 import { createPool } from "../../server/db/pool.js";
 import { createLogger } from "../../server/logger.js";
 import { buildClient } from "../browser/browser.js";
+import { withDatabase } from "./db.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -62,10 +63,4 @@ export default async function setup(project: TestProject) {
     await stopServer();
     await fs.rm(dataDir, { recursive: true, force: true });
   };
-}
-
-export function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
 }
