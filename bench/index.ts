@@ -41,8 +41,12 @@ function option(name: string, fallback: string): string {
 }
 
 const sizeName = option("size", "default") as keyof typeof SIZES;
-const size = SIZES[sizeName] ?? SIZES.default;
+const size = { ...(SIZES[sizeName] ?? SIZES.default) };
+/** `--drain N`: drain this many jobs instead of the size's number. */
+size.drain = Number(option("drain", String(size.drain)));
 const concurrency = Number(option("concurrency", "8"));
+/** `--only enqueue,drain,depth,latency,fanout`: run some sections (while working on one). */
+const only = new Set(option("only", "enqueue,drain,depth,latency,fanout").split(","));
 const logger = createLogger("silent");
 const noop = async () => ({ messageId: "<noop@bench>", accepted: [], response: "noop" });
 const emailPayload = { to: "bench@example.com", subject: "Bench", body: "b" };
@@ -65,6 +69,15 @@ async function freshDatabase(poolSize = concurrency + 4): Promise<{ url: string;
   const pool = createPool(url.toString(), poolSize);
   await migrate(pool, logger);
   return { url: url.toString(), pool };
+}
+
+/** BENCH_DEBUG: WAL flushes during a measurement (pg_stat_wal), to see what the disk does. */
+async function walSyncs(pool: pg.Pool): Promise<number> {
+  if (!process.env.BENCH_DEBUG) return 0;
+  // PostgreSQL 18 counts WAL fsyncs in pg_stat_io; earlier versions in pg_stat_wal.
+  const sql = "SELECT sum(fsyncs) AS n FROM pg_stat_io WHERE object = 'wal'";
+  const rows = await pool.query<{ n: string }>(sql).catch(() => pool.query<{ n: string }>("SELECT wal_sync AS n FROM pg_stat_wal"));
+  return Number(rows.rows[0]?.n ?? 0);
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
@@ -107,6 +120,7 @@ async function rawDrain(jobs: number, batched: boolean): Promise<number> {
       "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(SELECT ROW('noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec FROM generate_series(1, $1)))",
       [jobs],
     );
+    const syncs = await walSyncs(pool);
     const started = Date.now();
     const runner: Runner = await run({
       pgPool: pool,
@@ -121,6 +135,7 @@ async function rawDrain(jobs: number, batched: boolean): Promise<number> {
     });
     await waitUntil(async () => (await count(pool, "SELECT count(*) AS n FROM graphile_worker._private_jobs")) === 0);
     const rate = jobs / ((Date.now() - started) / 1000);
+    if (process.env.BENCH_DEBUG) process.stderr.write(`raw ${batched}: ${(await walSyncs(pool)) - syncs} WAL syncs\n`);
     await runner.stop();
     return rate;
   } finally {
@@ -150,12 +165,15 @@ async function ourDrain(jobs: number, measured = jobs): Promise<number> {
         },
       );
     }
+    const syncs = await walSyncs(pool);
     const started = Date.now();
     const app = await startBenchApp(url, {}, true);
+    if (process.env.BENCH_DEBUG) process.stderr.write(`app started after ${Date.now() - started} ms\n`);
     await waitUntil(
       async () => (await count(pool, "SELECT count(*) AS n FROM jobs WHERE status = 'succeeded'")) >= measured,
     );
     const rate = measured / ((Date.now() - started) / 1000);
+    if (process.env.BENCH_DEBUG) process.stderr.write(`ours: ${(await walSyncs(pool)) - syncs} WAL syncs\n`);
     await app.stop(1000);
     return rate;
   } finally {
@@ -175,7 +193,7 @@ const fmt = (n: number, unit: string) => `${Math.round(n).toLocaleString("en-US"
 
 try {
   // 1. Enqueue: jobs.enqueue over HTTP from N clients vs raw add_job from N connections.
-  {
+  if (only.has("enqueue")) {
     const { url, pool } = await freshDatabase();
     const app = await startBenchApp(url, { WORKER: "off" });
     const token = await issueToken(app.services.db, "bench@example.com");
@@ -229,7 +247,7 @@ try {
   }
 
   // 2. Drain no-op jobs: our full pipeline vs raw graphile-worker (default, and batched).
-  {
+  if (only.has("drain")) {
     const ours = await ourDrain(size.drain);
     const rawDefault = await rawDrain(size.drain, false);
     const rawBatched = await rawDrain(size.drain, true);
@@ -249,10 +267,10 @@ try {
   }
 
   // 5. Queue depth: our drain rate with `depth` jobs waiting vs the empty-queue rate above.
-  {
+  if (only.has("depth")) {
     // The rate while the queue is deep: time the first `drain` jobs of `depth`.
     const deep = await ourDrain(size.depth, size.drain);
-    const empty = (results.drain as { ours: number }).ours;
+    const empty = (results.drain as { ours: number } | undefined)?.ours ?? (await ourDrain(size.drain));
     rows.push([
       `drain with ${size.depth.toLocaleString("en-US")} waiting`,
       fmt(deep, "jobs/s"),
@@ -263,7 +281,7 @@ try {
   }
 
   // 3. Latency at a fixed rate: enqueue -> running, and state change -> SSE event received.
-  {
+  if (only.has("latency")) {
     const { url, pool } = await freshDatabase(40);
     const app = await startBenchApp(url, {}, true);
     const token = await issueToken(app.services.db, "latency@example.com");
@@ -324,7 +342,7 @@ try {
   }
 
   // 4. Fan-out: many subscribers on one server, a steady event flow.
-  {
+  if (only.has("fanout")) {
     const { url, pool } = await freshDatabase();
     const app = await startBenchApp(url, {}, true);
     const token = await issueToken(app.services.db, "fanout@example.com", { admin: true });

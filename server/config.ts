@@ -20,6 +20,12 @@ const envSchema = z.object({
   SMTP_FROM: z.string().default("Typed Jobs <jobs@typed-jobs.local>"),
   WORKER: z.enum(["on", "off"]).default("on"),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(10),
+  /**
+   * Jobs a worker process fetches and locks per query (graphile-worker's
+   * localQueue.size); 0 fetches one job per query. Bigger batches mean fewer
+   * queries but more jobs locked by one process while others may sit idle.
+   */
+  WORKER_LOCAL_QUEUE_SIZE: z.coerce.number().int().min(0).max(10_000).default(50),
   MAX_BODY_BYTES: z.coerce
     .number()
     .int()
@@ -31,6 +37,11 @@ const envSchema = z.object({
   HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   /** ...and one silent this long is swept: its running attempts recorded as crashed and retried. */
   HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).default(30_000),
+  /**
+   * How long a process trusts a token it has looked up. A revocation made by
+   * another process takes up to this long to reach it; 0 looks up every request.
+   */
+  AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
   DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Lets webhook deliveries reach loopback addresses (development and tests only). */

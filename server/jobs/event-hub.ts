@@ -204,7 +204,8 @@ export class EventHub {
       if (page.heldBack) {
         // An older transaction is still open; its commit may not ring (it may
         // write no event), so look again soon, backing off while it lasts.
-        this.heldBackDelay = Math.min(Math.max(this.heldBackDelay * 2, 10), 500);
+        // Under load some transaction is nearly always open, so the first looks come quickly.
+        this.heldBackDelay = Math.min(Math.max(this.heldBackDelay * 2, 5), 200);
         this.schedule(this.heldBackDelay);
       } else {
         this.heldBackDelay = 0;

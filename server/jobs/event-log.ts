@@ -102,29 +102,29 @@ export async function jobEventsSince(
   /** Also look past the horizon (the hub uses it to re-read soon; a backfill has no use for it). */
   options: { checkHeldBack?: boolean } = {},
 ): Promise<EventsPage> {
-  const { rows } = await db.query<EventRow>(
-    `SELECT ${COLUMNS}
+  const settled = `SELECT ${COLUMNS}, true AS settled
        FROM job_events
       WHERE (txid, id) > ($1::text::xid8, $2::bigint)
         AND txid < pg_snapshot_xmin(pg_current_snapshot())
         AND ($3::uuid IS NULL OR owner_id = $3::uuid)
         AND ($4::uuid IS NULL OR job_id = $4::uuid)
       ORDER BY job_events.txid, job_events.id
-      LIMIT $5`,
-    [cursor.txid, cursor.id, scope.ownerId ?? null, scope.jobId ?? null, limit],
-  );
-  const events = rows.map(toScopedEvent);
-  let heldBack = false;
-  if (rows.length < limit && options.checkHeldBack !== false) {
-    const { rows: pending } = await db.query(
-      `SELECT 1 FROM job_events
-        WHERE txid >= pg_snapshot_xmin(pg_current_snapshot()) AND (txid, id) > ($1::text::xid8, $2::bigint)
-        LIMIT 1`,
-      [cursor.txid, cursor.id],
-    );
-    heldBack = pending.length > 0;
-  }
-  return { events, heldBack };
+      LIMIT $5`;
+  // The held-back probe rides in the same round trip: one row past the horizon, if any.
+  const probe = `SELECT ${COLUMNS}, false AS settled
+       FROM job_events
+      WHERE txid >= pg_snapshot_xmin(pg_current_snapshot()) AND (txid, id) > ($1::text::xid8, $2::bigint)
+      ORDER BY job_events.txid, job_events.id
+      LIMIT 1`;
+  const withProbe = options.checkHeldBack !== false;
+  const { rows } = await db.query<EventRow & { settled: boolean }>({
+    // Prepared once per connection: the hub runs this on every ring.
+    name: withProbe ? "typed_jobs_events_since_probe" : "typed_jobs_events_since",
+    text: withProbe ? `(${settled}) UNION ALL (${probe})` : settled,
+    values: [cursor.txid, cursor.id, scope.ownerId ?? null, scope.jobId ?? null, limit],
+  });
+  const events = rows.filter((row) => row.settled).map(toScopedEvent);
+  return { events, heldBack: events.length < rows.length };
 }
 
 /**

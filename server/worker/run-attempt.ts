@@ -19,6 +19,7 @@ import { applyTransition, currentStatus, recordProgress } from "../jobs/transiti
 import type { Logger } from "../logger.js";
 import { PermanentError, TransientError } from "../tasks/errors.js";
 import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
+import { recordSuccessBatched, startAttemptBatched } from "./batched-writes.js";
 
 const PROGRESS_INTERVAL_MS = 250;
 
@@ -63,22 +64,26 @@ export interface AttemptDeps {
 async function startAttempt(deps: AttemptDeps, jobId: string, log: Logger): Promise<JobRow | undefined> {
   const { pool } = deps.services;
   for (let tries = 0; tries < 3; tries++) {
-    const row = await applyTransition(pool, {
-      jobId,
-      to: "running",
-      from: ["pending", "retrying"],
-      set: {
-        attempt: "attempt + 1",
-        fence: "fence + 1",
-        started_at: "now()",
-        progress: "NULL",
-        error: "NULL",
-        error_stack: "NULL",
-        worker_process_id: "$4::uuid",
-      },
-      params: [deps.processId ?? null],
-      event: {},
-    });
+    // The first try joins this process's batch of starts; a retry after a crash record goes alone.
+    const row =
+      tries === 0
+        ? await startAttemptBatched(pool, jobId, deps.processId ?? null)
+        : await applyTransition(pool, {
+            jobId,
+            to: "running",
+            from: ["pending", "retrying"],
+            set: {
+              attempt: "attempt + 1",
+              fence: "fence + 1",
+              started_at: "now()",
+              progress: "NULL",
+              error: "NULL",
+              error_stack: "NULL",
+              worker_process_id: "$4::uuid",
+            },
+            params: [deps.processId ?? null],
+            event: {},
+          });
     if (row) return row;
     const status = await currentStatus(pool, jobId);
     if (status !== "running") {
@@ -238,20 +243,11 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
   if (outcome.ok) {
     const result = task.schema.result.safeParse(outcome.result);
     if (result.success) {
-      const row = await retryWhileUnavailable(
-        () =>
-          applyTransition(pool, {
-            jobId,
-            to: "succeeded",
-            from: ["running"],
-            fence,
-            set: { result: "$4::jsonb", completed_at: "now()" },
-            params: [JSON.stringify(result.data)],
-            event: {},
-          }),
+      const recorded = await retryWhileUnavailable(
+        () => recordSuccessBatched(pool, jobId, fence, result.data),
         waiting(log),
       );
-      if (row) log.info({ state: "succeeded" }, "attempt succeeded");
+      if (recorded) log.info({ state: "succeeded" }, "attempt succeeded");
       else log.warn({ state: await currentStatus(pool, jobId) }, "result of a stale attempt dropped");
       return;
     }

@@ -20,7 +20,6 @@ import { graphileLogger } from "./graphile-logger.js";
 import { Heartbeat } from "./heartbeat.js";
 import { type AttemptDeps, recordCrashedAttempt, runAttempt, ShutdownError } from "./run-attempt.js";
 
-/** Per-type overrides of a task's backoff and time limits (tests and operators). */
 /**
  * Per-type overrides of a task's backoff and time limits (tests and operators),
  * and of its handler (the benchmark's no-op, to measure the wrapper alone).
@@ -28,6 +27,19 @@ import { type AttemptDeps, recordCrashedAttempt, runAttempt, ShutdownError } fro
 export type TaskTuning = Partial<
   Record<JobType, Partial<Pick<TaskDefinition<JobType>, "backoff" | "timeouts" | "run">>>
 >;
+
+/**
+ * graphile-worker's batching, as shipped: fetch and lock `localQueueSize` jobs
+ * per query, and complete or fail the jobs finished in the same tick with one
+ * query. Our own start and success writes are batched the same way (batched-writes.ts).
+ */
+export function graphileBatching(localQueueSize: number) {
+  return {
+    ...(localQueueSize > 1 ? { localQueue: { size: localQueueSize } } : {}),
+    completeJobBatchDelay: 0,
+    failJobBatchDelay: 0,
+  };
+}
 
 export interface WorkerHandle {
   heartbeat: Heartbeat;
@@ -79,6 +91,7 @@ export async function startWorker(
       pollInterval: 1000,
       taskList,
       crontab: HOUSEKEEPING_CRONTAB,
+      preset: { worker: graphileBatching(config.WORKER_LOCAL_QUEUE_SIZE) },
       logger: graphileLogger(logger),
       events,
     });

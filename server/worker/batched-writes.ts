@@ -1,0 +1,159 @@
+/**
+ * The worker's two hot writes, start ("running") and success ("succeeded"),
+ * coalesced across the attempts of one process: while one statement is in
+ * flight, the requests that arrive queue up and go together in the next one
+ * (group commit). A batch is one statement, starts and successes together,
+ * with their event rows; it rings the doorbell once it has committed
+ * (doorbell.ts). A busy worker so pays one round trip and one commit (one WAL
+ * flush, the scarce resource here) per batch, not two per job. Under light
+ * load a batch is a single write and costs what the unbatched write did.
+ *
+ * The guards are those of applyTransition (transitions.ts): a job only starts
+ * from pending or retrying, and only the attempt holding the fencing token may
+ * record success. A job the guard skips is reported back (undefined / false),
+ * and the caller takes its slow path.
+ */
+import type pg from "pg";
+import { statusesLeadingTo } from "../../shared/states.js";
+import { doorbellFor } from "../jobs/doorbell.js";
+import type { JobRow } from "../jobs/sql.js";
+
+/** Upper bound on one statement's jobs (parameter arrays stay small). */
+const MAX_BATCH = 500;
+/**
+ * Batches in flight at once per process: a second slot lets a batch start while
+ * the previous one waits for its commit, and Postgres flushes both together.
+ */
+const WRITE_SLOTS = 2;
+
+/**
+ * Collects requests and runs them in batches, at most `maxInFlight` batches at
+ * a time: a request that finds every slot busy waits and joins the next batch.
+ * `run` answers each request in order; a failed batch fails all its requests
+ * (callers retry through the batcher, see retryWhileUnavailable).
+ */
+export class Batcher<In, Out> {
+  private queue: { input: In; resolve: (out: Out) => void; reject: (error: unknown) => void }[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly run: (inputs: In[]) => Promise<Out[]>,
+    private readonly maxInFlight = 1,
+  ) {}
+
+  submit(input: In): Promise<Out> {
+    return new Promise<Out>((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      if (!this.scheduled && this.inFlight < this.maxInFlight) {
+        this.scheduled = true;
+        // Let the requests of this tick (a local queue hands out several jobs at once) join the batch.
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flush();
+        });
+      }
+    });
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      this.inFlight += 1;
+      this.run(batch.map((request) => request.input))
+        .then(
+          (outputs) => {
+            for (const [i, request] of batch.entries()) request.resolve(outputs[i] as Out);
+          },
+          (error: unknown) => {
+            for (const request of batch) request.reject(error);
+          },
+        )
+        .finally(() => {
+          this.inFlight -= 1;
+          this.flush();
+        });
+    }
+  }
+}
+
+export type WriteRequest =
+  | { kind: "start"; jobId: string; processId: string | null }
+  | { kind: "succeed"; jobId: string; fence: string; result: unknown };
+
+/** A start's updated row (undefined: skipped), or whether a success was recorded. */
+export type WriteOutcome = JobRow | undefined | boolean;
+
+/**
+ * Runs a batch: starts (pending|retrying -> running, attempt and fence bumped)
+ * and successes (running -> succeeded, for the attempt holding the fence), each
+ * with its event row, in one statement. A job's start and its success are
+ * never in the same batch: the success is requested after the start returned.
+ */
+export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promise<WriteOutcome[]> {
+  const starts = requests.filter((r) => r.kind === "start");
+  const successes = requests.filter((r) => r.kind === "succeed");
+  const { rows } = await pool.query<JobRow & { op: "start" | "succeed" }>({
+    // Prepared once per connection: planning this statement costs more than running it.
+    name: "typed_jobs_write_batch",
+    text: `WITH s AS (
+       UPDATE jobs SET status = 'running', updated_at = now(), attempt = attempt + 1, fence = fence + 1,
+              started_at = now(), progress = NULL, error = NULL, error_stack = NULL,
+              worker_process_id = b.process_id
+         FROM unnest($1::uuid[], $2::uuid[]) AS b(id, process_id)
+        WHERE jobs.id = b.id AND jobs.status = ANY($3::text[])
+       RETURNING jobs.*
+     ), d AS (
+       UPDATE jobs SET status = 'succeeded', updated_at = now(), result = b.result, completed_at = now()
+         FROM unnest($4::uuid[], $5::bigint[], $6::jsonb[]) AS b(id, fence, result)
+        WHERE jobs.id = b.id AND jobs.fence = b.fence AND jobs.status = 'running'
+       RETURNING jobs.*
+     ), e AS (
+       INSERT INTO job_events (job_id, owner_id, job_type, kind, status, attempt)
+       SELECT id, owner_id, type, 'transition', status, attempt
+         FROM (SELECT id, owner_id, type, status, attempt FROM d
+               UNION ALL SELECT id, owner_id, type, status, attempt FROM s) AS changed
+     )
+     SELECT 'start' AS op, s.* FROM s
+     UNION ALL
+     SELECT 'succeed' AS op, d.* FROM d`,
+    values: [
+      starts.map((r) => r.jobId),
+      starts.map((r) => r.processId),
+      statusesLeadingTo("running"),
+      successes.map((r) => r.jobId),
+      successes.map((r) => (r as { fence: string }).fence),
+      successes.map((r) => JSON.stringify((r as { result: unknown }).result)),
+    ],
+  });
+  if (rows.length > 0) doorbellFor(pool).ring();
+  const started = new Map<string, JobRow>();
+  const succeeded = new Set<string>();
+  for (const { op, ...row } of rows) {
+    if (op === "start") started.set(row.id, row);
+    else succeeded.add(row.id);
+  }
+  return requests.map((r) => (r.kind === "start" ? started.get(r.jobId) : succeeded.has(r.jobId)));
+}
+
+const perPool = new WeakMap<pg.Pool, Batcher<WriteRequest, WriteOutcome>>();
+
+/** The write batcher of a pool (one pool per process, so one per process). */
+function writerFor(pool: pg.Pool): Batcher<WriteRequest, WriteOutcome> {
+  let writer = perPool.get(pool);
+  if (!writer) {
+    writer = new Batcher((requests) => writeBatch(pool, requests), WRITE_SLOTS);
+    perPool.set(pool, writer);
+  }
+  return writer;
+}
+
+/** Starts an attempt of `jobId` in this process's next batch. Undefined: not pending or retrying. */
+export function startAttemptBatched(pool: pg.Pool, jobId: string, processId: string | null) {
+  return writerFor(pool).submit({ kind: "start", jobId, processId }) as Promise<JobRow | undefined>;
+}
+
+/** Records an attempt's result in this process's next batch. False: the attempt is stale. */
+export function recordSuccessBatched(pool: pg.Pool, jobId: string, fence: string, result: unknown) {
+  return writerFor(pool).submit({ kind: "succeed", jobId, fence, result }) as Promise<boolean>;
+}

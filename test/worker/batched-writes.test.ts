@@ -1,0 +1,140 @@
+// The worker's hot writes, coalesced: the Batcher's grouping, and the batch
+// statement's guards and events against a real database.
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Doorbell } from "../../server/jobs/doorbell.js";
+import { jobHistory } from "../../server/jobs/event-log.js";
+import { EVENTS_CHANNEL, type JobRow } from "../../server/jobs/sql.js";
+import { Batcher, writeBatch } from "../../server/worker/batched-writes.js";
+import { openTestDb, type TestDb } from "../support/db.js";
+import { enqueueOne, gate, makeUser, sleep } from "../support/fixtures.js";
+
+let t: TestDb;
+beforeAll(async () => {
+  t = await openTestDb();
+});
+afterAll(() => t?.close());
+
+describe("Batcher", () => {
+  test("requests of one tick go in one batch, answered in order", async () => {
+    const batches: number[][] = [];
+    const batcher = new Batcher<number, number>(async (inputs) => {
+      batches.push(inputs);
+      return inputs.map((n) => n * 10);
+    });
+    const answers = await Promise.all([1, 2, 3, 4, 5].map((n) => batcher.submit(n)));
+    expect(answers).toEqual([10, 20, 30, 40, 50]);
+    expect(batches).toEqual([[1, 2, 3, 4, 5]]);
+  });
+
+  test("while the slots are busy, requests queue up and go together in the next batch", async () => {
+    const batches: number[][] = [];
+    const hold = gate();
+    const batcher = new Batcher<number, number>(async (inputs) => {
+      batches.push(inputs);
+      if (batches.length === 1) await hold.promise;
+      return inputs;
+    }, 1);
+    const first = batcher.submit(1);
+    await sleep(10); // the first batch is in flight now
+    const rest = [2, 3, 4].map((n) => batcher.submit(n));
+    await sleep(10);
+    expect(batches).toEqual([[1]]); // one slot: the others wait
+    hold.open();
+    expect(await Promise.all([first, ...rest])).toEqual([1, 2, 3, 4]);
+    expect(batches).toEqual([[1], [2, 3, 4]]);
+  });
+
+  test("with two slots, a second batch runs beside the first", async () => {
+    let running = 0;
+    let most = 0;
+    const batcher = new Batcher<number, number>(async (inputs) => {
+      running += 1;
+      most = Math.max(most, running);
+      await sleep(20);
+      running -= 1;
+      return inputs;
+    }, 2);
+    const first = batcher.submit(1);
+    await sleep(5);
+    const second = batcher.submit(2);
+    await sleep(5);
+    const third = batcher.submit(3);
+    await Promise.all([first, second, third]);
+    expect(most).toBe(2);
+  });
+
+  test("a failed batch fails each of its requests, and the next batch still runs", async () => {
+    let calls = 0;
+    const batcher = new Batcher<number, number>(async (inputs) => {
+      calls += 1;
+      if (calls === 1) throw new Error("database gone");
+      return inputs;
+    });
+    const failed = await Promise.allSettled([batcher.submit(1), batcher.submit(2)]);
+    expect(failed.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    expect(await batcher.submit(3)).toBe(3);
+  });
+});
+
+describe("writeBatch", () => {
+  test("starts and successes in one statement, each with its event; the guards skip what they must", async () => {
+    const owner = await makeUser(t.db, "batch@example.com");
+    const [a, b, c] = [
+      await enqueueOne(t.pool, owner),
+      await enqueueOne(t.pool, owner),
+      await enqueueOne(t.pool, owner),
+    ];
+    const started = await writeBatch(t.pool, [
+      { kind: "start", jobId: a, processId: null },
+      { kind: "start", jobId: b, processId: null },
+    ]);
+    const [rowA, rowB] = started as JobRow[];
+    expect(rowA?.status).toBe("running");
+    expect(rowA?.attempt).toBe(1);
+    expect(rowB?.id).toBe(b);
+
+    // One batch: a's success (right fence), b's success with a stale fence, c's start,
+    // and a second start of a (no longer pending: skipped).
+    const outcomes = await writeBatch(t.pool, [
+      { kind: "succeed", jobId: a, fence: rowA?.fence as string, result: { messageId: "<a@x>" } },
+      { kind: "succeed", jobId: b, fence: String(Number(rowB?.fence) + 1), result: {} },
+      { kind: "start", jobId: c, processId: null },
+      { kind: "start", jobId: a, processId: null },
+    ]);
+    expect(outcomes[0]).toBe(true);
+    expect(outcomes[1]).toBe(false);
+    expect((outcomes[2] as JobRow).status).toBe("running");
+    expect(outcomes[3]).toBeUndefined();
+
+    const job = await t.db.job.findUniqueOrThrow({ where: { id: a } });
+    expect(job.status).toBe("succeeded");
+    expect(job.result).toEqual({ messageId: "<a@x>" });
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: b } })).status).toBe("running");
+    const statuses = async (id: string) => (await jobHistory(t.pool, id)).map((e) => e.event.status);
+    expect(await statuses(a)).toEqual(["pending", "running", "succeeded"]);
+    expect(await statuses(b)).toEqual(["pending", "running"]);
+    expect(await statuses(c)).toEqual(["pending", "running"]);
+  });
+});
+
+describe("Doorbell", () => {
+  test("rings after the write, and coalesces rings that come while one is in flight", async () => {
+    const listener = new pg.Client({ connectionString: t.url });
+    await listener.connect();
+    let heard = 0;
+    listener.on("notification", () => {
+      heard += 1;
+    });
+    await listener.query(`LISTEN ${EVENTS_CHANNEL}`);
+    try {
+      const doorbell = new Doorbell(t.pool);
+      for (let i = 0; i < 20; i++) doorbell.ring();
+      await sleep(300);
+      expect(heard).toBeGreaterThanOrEqual(1);
+      expect(heard).toBeLessThanOrEqual(2);
+    } finally {
+      await listener.end();
+    }
+  });
+});
