@@ -76,7 +76,9 @@ async function walSyncs(pool: pg.Pool): Promise<number> {
   if (!process.env.BENCH_DEBUG) return 0;
   // PostgreSQL 18 counts WAL fsyncs in pg_stat_io; earlier versions in pg_stat_wal.
   const sql = "SELECT sum(fsyncs) AS n FROM pg_stat_io WHERE object = 'wal'";
-  const rows = await pool.query<{ n: string }>(sql).catch(() => pool.query<{ n: string }>("SELECT wal_sync AS n FROM pg_stat_wal"));
+  const rows = await pool
+    .query<{ n: string }>(sql)
+    .catch(() => pool.query<{ n: string }>("SELECT wal_sync AS n FROM pg_stat_wal"));
   return Number(rows.rows[0]?.n ?? 0);
 }
 
