@@ -9,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
 import express from "express";
+import { TokenCache } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import { type AppServices, createRequestContext } from "./context.js";
 import { openDatabase } from "./db/open.js";
@@ -60,7 +61,8 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   await hub.start();
   cleanups.push(() => hub.stop());
   const network = options.network ?? systemNetwork;
-  const services: AppServices = { db, pool, hub, config, logger, network };
+  const tokenCache = new TokenCache(config.AUTH_CACHE_TTL_MS);
+  const services: AppServices = { db, pool, hub, config, logger, network, tokenCache };
 
   const worker =
     config.WORKER === "on"

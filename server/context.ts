@@ -5,7 +5,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { TRPCError } from "@trpc/server";
 import type pg from "pg";
-import { type AuthUser, authenticate, sessionCookie, tokenFromHeaders } from "./auth/tokens.js";
+import { type AuthUser, authenticate, sessionCookie, type TokenCache, tokenFromHeaders } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import type { Db } from "./db/pool.js";
 import { isDatabaseUnavailable } from "./db/unavailable.js";
@@ -21,6 +21,8 @@ export interface AppServices {
   config: Config;
   logger: Logger;
   network: Network;
+  /** Token -> user lookups, shared by tRPC and REST so a sign-out here is seen at once. */
+  tokenCache: TokenCache;
 }
 
 export interface Context extends AppServices {
@@ -45,7 +47,7 @@ export async function createRequestContext(
   res: { appendHeader: (name: string, value: string) => unknown },
 ): Promise<Context> {
   const token = tokenFromHeaders(req.headers);
-  const user = await authenticate(services.db, token).catch((error: unknown) => {
+  const user = await authenticate(services.db, token, services.tokenCache).catch((error: unknown) => {
     if (isDatabaseUnavailable(error)) {
       throw new TRPCError({
         code: "SERVICE_UNAVAILABLE",

@@ -24,7 +24,7 @@ export function restRouter(services: AppServices): Router {
 
   routes.get("/api/jobs/:id", async (req, res, next) => {
     try {
-      const user = await userFromHeaders(services.db, req.headers);
+      const user = await userFromHeaders(services.db, req.headers, services.tokenCache);
       if (!user) {
         res.status(401).json({ error: "unauthorized", message: "Send a bearer token or the session cookie" });
         return;

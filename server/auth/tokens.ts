@@ -1,6 +1,7 @@
 /**
  * Bearer tokens: random, shown once, stored only as a SHA-256 hash. A request
  * carries one in `Authorization: Bearer <token>` or in the `tj_session` cookie.
+ * A short-lived in-process cache spares each request a database round trip.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Db } from "../db/pool.js";
@@ -43,8 +44,15 @@ export async function issueSession(db: Db, userId: string): Promise<string> {
   return token;
 }
 
-export async function revokeToken(db: Db, token: string): Promise<void> {
-  await db.apiToken.deleteMany({ where: { tokenHash: hashToken(token) } });
+/** Deletes the token; with the process's cache, it is refused at once here too. */
+export async function revokeToken(db: Db, token: string, cache?: TokenCache): Promise<void> {
+  const tokenHash = hashToken(token);
+  try {
+    await db.apiToken.deleteMany({ where: { tokenHash } });
+  } finally {
+    // After the delete: a lookup that read the row before it is then not stored.
+    cache?.forget(tokenHash);
+  }
 }
 
 /** The Set-Cookie value for a session (or, with no token, one that clears it). */
@@ -54,21 +62,77 @@ export function sessionCookie(token: string | undefined, secure: boolean): strin
   return [`${SESSION_COOKIE}=${token}`, `Max-Age=${SESSION_TTL_MS / 1000}`, ...attributes].join("; ");
 }
 
-export async function authenticate(db: Db, token: string | undefined): Promise<AuthUser | null> {
+/**
+ * Token hash -> user for at most `ttlMs` (and never past a session's expiry),
+ * so a busy client costs one lookup per TTL instead of one per request. Only
+ * hits are kept: a token that does not exist is random garbage, and keeping
+ * those would let it evict real entries. Revocation in this process forgets
+ * the entry at once; a revocation or role change made by another process is
+ * seen here within the TTL. `ttlMs` 0 disables the cache.
+ */
+export class TokenCache {
+  readonly #entries = new Map<string, { user: AuthUser; until: number }>();
+  /** Bumped by every forget, so a lookup that raced a revocation is not stored. */
+  #generation = 0;
+
+  constructor(
+    readonly ttlMs: number,
+    readonly maxEntries = 10_000,
+  ) {}
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get(tokenHash: string): AuthUser | undefined {
+    const entry = this.#entries.get(tokenHash);
+    if (!entry) return undefined;
+    if (entry.until > Date.now()) return entry.user;
+    this.#entries.delete(tokenHash);
+    return undefined;
+  }
+
+  /** Stores a lookup made when the generation was `generation`, unless a forget came since. */
+  set(tokenHash: string, user: AuthUser, expiresAt: Date | null, generation: number): void {
+    if (this.ttlMs <= 0 || generation !== this.#generation) return;
+    const until = Math.min(Date.now() + this.ttlMs, expiresAt?.getTime() ?? Number.POSITIVE_INFINITY);
+    this.#entries.delete(tokenHash);
+    this.#entries.set(tokenHash, { user, until });
+    // A Map iterates in insertion order: the first key is the oldest entry.
+    if (this.#entries.size > this.maxEntries) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+  }
+
+  forget(tokenHash: string): void {
+    this.#generation += 1;
+    this.#entries.delete(tokenHash);
+  }
+}
+
+export async function authenticate(db: Db, token: string | undefined, cache?: TokenCache): Promise<AuthUser | null> {
   if (!token) return null;
-  const found = await db.apiToken.findUnique({ where: { tokenHash: hashToken(token) }, include: { user: true } });
+  const tokenHash = hashToken(token);
+  const cached = cache?.get(tokenHash);
+  if (cached) return cached;
+  const generation = cache?.generation ?? 0;
+  const found = await db.apiToken.findUnique({ where: { tokenHash }, include: { user: true } });
   if (!found) return null;
   if (found.expiresAt && found.expiresAt.getTime() <= Date.now()) return null;
   const { id, email, role } = found.user;
-  return { id, email, role: role === "admin" ? "admin" : "user" };
+  const user: AuthUser = { id, email, role: role === "admin" ? "admin" : "user" };
+  cache?.set(tokenHash, user, found.expiresAt, generation);
+  return user;
 }
 
 /** The signed-in user a request's headers name, or null. */
 export function userFromHeaders(
   db: Db,
   headers: { authorization?: string | undefined; cookie?: string | undefined },
+  cache?: TokenCache,
 ): Promise<AuthUser | null> {
-  return authenticate(db, tokenFromHeaders(headers));
+  return authenticate(db, tokenFromHeaders(headers), cache);
 }
 
 /** The token from a request's headers: the Authorization header wins over the cookie. */

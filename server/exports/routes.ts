@@ -26,7 +26,7 @@ export function exportRoutes(services: AppServices): Router {
       const signed = await verifyDownloadLink(services.db, jobId.data, query.expires, query.signature);
       let allowed = signed;
       if (!signed) {
-        const user = await userFromHeaders(services.db, req.headers);
+        const user = await userFromHeaders(services.db, req.headers, services.tokenCache);
         if (!user) {
           res
             .status(401)

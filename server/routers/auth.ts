@@ -19,7 +19,7 @@ export const authRouter = router({
     }),
 
   signOut: authedProcedure.mutation(async ({ ctx }) => {
-    if (ctx.token) await revokeToken(ctx.db, ctx.token);
+    if (ctx.token) await revokeToken(ctx.db, ctx.token, ctx.tokenCache);
     ctx.setSessionCookie(undefined);
     return { ok: true as const };
   }),

@@ -1,7 +1,10 @@
-// The one enqueue path: job record, first event and graphile-worker job in one
-// transaction; a rollback leaves none of them.
+// The one enqueue path: job record, first event and graphile-worker job written
+// atomically (one statement without keys, one transaction with them); a
+// failure leaves none of them.
+import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { enqueueJobs } from "../../server/jobs/enqueue.js";
+import { EVENTS_CHANNEL } from "../../server/jobs/sql.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { emailItem, makeUser } from "../support/fixtures.js";
 
@@ -47,6 +50,92 @@ test("enqueue records the job, its pending event and the graphile job, linked by
     [id],
   );
   expect(queued).toEqual([{ identifier: "email", payload: { jobId: id }, priority: -5, run_at: runAt }]);
+});
+
+test("without a key: the job, its pending event, the graphile job at the same run_at, and one NOTIFY", async () => {
+  const owner = await makeUser(t.db, "unkeyed@example.com");
+  const listener = new pg.Client({ connectionString: t.url });
+  await listener.connect();
+  const notifications: string[] = [];
+  listener.on("notification", (n) => notifications.push(n.channel));
+  await listener.query(`LISTEN ${EVENTS_CHANNEL}`);
+  try {
+    const ids = await enqueueJobs(t.pool, owner.id, [emailItem(), emailItem({ priority: 3 }, "b@example.com")], {
+      idempotencyTtlHours: 24,
+    });
+    const { rows } = await t.pool.query(
+      `SELECT j.id, j.status, j.priority, j.idempotency_key, j.payload->>'to' AS "to", j.run_at = g.run_at AS same_run_at,
+              g.priority AS graphile_priority, g.payload AS graphile_payload,
+              (SELECT array_agg(e.kind || ':' || e.status || ':' || e.attempt) FROM job_events e WHERE e.job_id = j.id) AS events
+         FROM jobs j JOIN graphile_worker._private_jobs g ON g.key = j.id::text
+        WHERE j.id = ANY($1::uuid[]) ORDER BY array_position($1::uuid[], j.id)`,
+      [ids],
+    );
+    expect(rows).toEqual(
+      ids.map((id, i) => ({
+        id,
+        status: "pending",
+        priority: i === 0 ? 0 : 3,
+        idempotency_key: null,
+        to: i === 0 ? "someone@example.com" : "b@example.com",
+        same_run_at: true,
+        graphile_priority: i === 0 ? 0 : 3,
+        graphile_payload: { jobId: id },
+        events: ["transition:pending:0"],
+      })),
+    );
+    await listener.query("SELECT 1"); // a round trip, so a notification sent at commit has arrived
+    expect(notifications).toEqual([EVENTS_CHANNEL]);
+  } finally {
+    await listener.end();
+  }
+});
+
+test("without a key, a failure in add_jobs leaves no job, no event and no graphile job", async () => {
+  const owner = await makeUser(t.db, "rollback-unkeyed@example.com");
+  await t.pool.query(`
+    CREATE FUNCTION fail_graphile_insert_unkeyed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'simulated failure in add_jobs'; END $$;
+    CREATE TRIGGER fail_graphile_insert_unkeyed BEFORE INSERT ON graphile_worker._private_jobs
+      FOR EACH ROW EXECUTE FUNCTION fail_graphile_insert_unkeyed();`);
+  const before = await counts();
+  try {
+    await expect(
+      enqueueJobs(t.pool, owner.id, [emailItem(), emailItem({}, "b@example.com")], { idempotencyTtlHours: 24 }),
+    ).rejects.toThrow(/simulated failure/);
+    expect(await counts()).toEqual(before);
+  } finally {
+    await t.pool.query("DROP TRIGGER fail_graphile_insert_unkeyed ON graphile_worker._private_jobs");
+  }
+});
+
+test("a mixed batch: a key repeated in the batch and held by an earlier job maps both positions to that job", async () => {
+  const owner = await makeUser(t.db, "mixed@example.com");
+  const [earlier] = await enqueueJobs(t.pool, owner.id, [emailItem({ idempotencyKey: "held" })], {
+    idempotencyTtlHours: 24,
+  });
+  const before = await counts();
+  const ids = await enqueueJobs(
+    t.pool,
+    owner.id,
+    [
+      emailItem({ idempotencyKey: "held" }),
+      emailItem(),
+      emailItem({ idempotencyKey: "new" }),
+      emailItem({ idempotencyKey: "held" }),
+    ],
+    { idempotencyTtlHours: 24 },
+  );
+  expect(ids[0]).toBe(earlier);
+  expect(ids[3]).toBe(earlier);
+  expect(new Set([earlier, ids[1], ids[2]]).size).toBe(3);
+  // Two new jobs (unkeyed and "new"), each with its event and graphile job; one new key.
+  expect(await counts()).toEqual({
+    jobs: (before?.jobs ?? 0) + 2,
+    events: (before?.events ?? 0) + 2,
+    queued: (before?.queued ?? 0) + 2,
+    keys: (before?.keys ?? 0) + 1,
+  });
 });
 
 test("a failure inside the transaction rolls back the job, its event, its key and the graphile job", async () => {

@@ -10,6 +10,7 @@ test("defaults give a development app on port 3000 with an embedded database and
     WORKER: "on",
     MAX_BODY_BYTES: 5 * 1024 * 1024,
     IDEMPOTENCY_TTL_HOURS: 24,
+    AUTH_CACHE_TTL_MS: 5_000,
     WEBHOOK_ALLOW_LOOPBACK: false,
   });
   expect(config.DATABASE_URL).toBeUndefined();
@@ -19,6 +20,7 @@ test("a bad value stops the boot with a message naming the variable", () => {
   expect(() => loadConfig({ PORT: "eighty" })).toThrow(/PORT/);
   expect(() => loadConfig({ WORKER: "maybe" })).toThrow(/WORKER/);
   expect(() => loadConfig({ DATABASE_URL: "not a url" })).toThrow(/DATABASE_URL/);
+  expect(() => loadConfig({ AUTH_CACHE_TTL_MS: "-1" })).toThrow(/AUTH_CACHE_TTL_MS/);
 });
 
 test("production requires SMTP_URL instead of failing every email later", () => {
