@@ -5,6 +5,7 @@
  * table and writes JSON to bench-results/ (git-ignored). No timed assertions:
  * this reports where we stand.
  */
+import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -44,6 +45,8 @@ const sizeName = option("size", "default") as keyof typeof SIZES;
 const size = { ...(SIZES[sizeName] ?? SIZES.default) };
 /** `--drain N`: drain this many jobs instead of the size's number. */
 size.drain = Number(option("drain", String(size.drain)));
+/** `--subscribers N`: the fan-out's subscriber count. */
+size.subscribers = Number(option("subscribers", String(size.subscribers)));
 const concurrency = Number(option("concurrency", "8"));
 /** `--only enqueue,drain,depth,latency,fanout`: run some sections (while working on one). */
 const only = new Set(option("only", "enqueue,drain,depth,latency,fanout").split(","));
@@ -343,28 +346,37 @@ try {
     await pool.end();
   }
 
-  // 4. Fan-out: many subscribers on one server, a steady event flow.
+  // 4. Fan-out: many subscribers on one server, a steady event flow. The
+  // subscribers run in a child process, so the server's memory is its own.
   if (only.has("fanout")) {
     const { url, pool } = await freshDatabase();
     const app = await startBenchApp(url, {}, true);
     const token = await issueToken(app.services.db, "fanout@example.com", { admin: true });
     const user = await app.services.db.user.findUniqueOrThrow({ where: { email: "fanout@example.com" } });
-    const client = trpcClient(app.url, token);
-    const latencies: number[] = [];
-    let delivered = 0;
-    const subs = Array.from({ length: size.subscribers }, () =>
-      client.jobs.events.subscribe(
-        {},
-        {
-          onData: ({ data }) => {
-            delivered += 1;
-            if (delivered % 10 === 0) latencies.push(Date.now() - data.at.getTime());
-          },
-        },
-      ),
+    const clients = fork(
+      path.join(import.meta.dirname, "fanout-clients.ts"),
+      [app.url, token, String(size.subscribers)],
+      {
+        execArgv: ["--import", "tsx"],
+      },
     );
+    const fromClients = (type: string) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        const onMessage = (message: Record<string, unknown>) => {
+          if (message.type !== type) return;
+          clients.off("message", onMessage);
+          resolve(message);
+        };
+        clients.on("message", onMessage);
+        clients.once("exit", (code) => reject(new Error(`fan-out clients exited (${code})`)));
+      });
+    await fromClients("ready");
     await waitUntil(async () => app.services.hub.subscriberCount >= size.subscribers, 120_000);
     const rssBefore = process.memoryUsage().rss;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    }, 100);
     // A steady flow: 10 jobs/s (30 events/s) to every subscriber for `latencySeconds`.
     const jobs = 10 * size.latencySeconds;
     const started = Date.now();
@@ -375,24 +387,40 @@ try {
     await waitUntil(
       async () => (await count(pool, "SELECT count(*) AS n FROM jobs WHERE status <> 'succeeded'")) === 0,
     );
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const expected = jobs * 3 * size.subscribers;
+    let report = await reportFromClients();
+    for (let tries = 0; tries < 50 && (report.delivered as number) < expected; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      report = await reportFromClients();
+    }
     const seconds = (Date.now() - started) / 1000;
-    const rss = process.memoryUsage().rss;
-    for (const s of subs) s.unsubscribe();
+    clearInterval(sampler);
+    clients.send({ type: "stop" });
+    const delivered = report.delivered as number;
+    const latencies = report.latencies as number[];
     rows.push([
-      `fan-out to ${size.subscribers} subscribers`,
-      `${fmt(delivered / seconds, "deliveries/s")}, p99 ${percentile(latencies, 99)} ms`,
+      `fan-out to ${size.subscribers} subscribers, 30 events/s each`,
+      `${fmt(delivered / seconds, "deliveries/s")} (${delivered.toLocaleString("en-US")} of ${expected.toLocaleString("en-US")}), p50/p99 ${percentile(latencies, 50)}/${percentile(latencies, 99)} ms`,
       "",
-      `RSS ${Math.round(rss / 2 ** 20)} MB (${Math.round(rssBefore / 2 ** 20)} MB before; server and clients share the process)`,
+      `server RSS ${Math.round(rssPeak / 2 ** 20)} MB peak (${Math.round(rssBefore / 2 ** 20)} MB before the flow)`,
     ]);
     results.fanout = {
       subscribers: size.subscribers,
+      delivered,
+      expected,
       deliveriesPerSecond: delivered / seconds,
+      p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
-      rssMb: rss / 2 ** 20,
+      serverRssPeakMb: rssPeak / 2 ** 20,
     };
     await app.stop(1000);
     await pool.end();
+
+    async function reportFromClients() {
+      const reply = fromClients("report");
+      clients.send({ type: "report" });
+      return reply;
+    }
   }
 
   const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;

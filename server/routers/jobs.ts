@@ -1,14 +1,12 @@
 /** jobs.*: enqueue, read, act on and stream jobs. Every call is scoped to the caller. */
-import { TRPCError, tracked } from "@trpc/server";
+import { tracked } from "@trpc/server";
 import { z } from "zod";
-import type { JobEvent } from "../../shared/events.js";
 import { enqueueItemSchema, enqueueManySchema } from "../../shared/jobs.js";
 import { jobStatuses } from "../../shared/states.js";
 import { cancelJob, requeueJob } from "../jobs/actions.js";
 import { enqueueJobs } from "../jobs/enqueue.js";
-import { JobNotFoundError } from "../jobs/errors.js";
-import { compareCursors, cursorRetained, decodeCursor, jobEventsSince } from "../jobs/event-log.js";
-import { decodePageCursor, findJob, getJobWithEvents, listJobs, ownerScope } from "../jobs/queries.js";
+import { eventsInput, jobEventStream } from "../jobs/event-stream.js";
+import { decodePageCursor, getJobWithEvents, listJobs } from "../jobs/queries.js";
 import { toJobView } from "../jobs/serialize.js";
 import { authedProcedure, router } from "../trpc.js";
 
@@ -82,64 +80,14 @@ export const jobsRouter = router({
    * it first replays what came after that event (exactly once), then goes live.
    */
   events: authedProcedure
-    .input(
-      z.object({
-        jobId: z.uuid().optional(),
-        lastEventId: z
-          .string()
-          .refine((id) => decodeCursor(id) !== undefined, "lastEventId is malformed")
-          .nullish(),
-      }),
-    )
+    .input(eventsInput)
     // "From now on" means from when the request arrived: tRPC tells the client
     // the stream is open before the generator below starts, so the hub's
     // position is taken here, and the gap up to the live subscription is
     // backfilled from the log.
     .use(({ ctx, next }) => next({ ctx: { streamFrom: ctx.hub.currentHead() } }))
     .subscription(async function* ({ ctx, input, signal }) {
-      // Errors thrown inside the generator bypass the error-mapping middleware, so map here.
-      if (input.jobId) {
-        await findJob(ctx.db, ctx.user, input.jobId).catch((error: unknown) => {
-          if (error instanceof JobNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: error.message });
-          throw error;
-        });
-      }
-      const scope = { ownerId: ownerScope(ctx.user), jobId: input.jobId };
-      // Live first, so nothing settles between the backfill and going live.
-      const live = ctx.hub.subscribe(scope);
-      const stop = () => live.close();
-      signal?.addEventListener("abort", stop);
-      try {
-        let cursor = ctx.streamFrom;
-        if (input.lastEventId) {
-          const from = decodeCursor(input.lastEventId);
-          if (!from) throw new TRPCError({ code: "BAD_REQUEST", message: "lastEventId is malformed" });
-          if (!(await cursorRetained(ctx.pool, from))) {
-            throw new TRPCError({
-              code: "PRECONDITION_FAILED",
-              message: "lastEventId is older than the retained event history; refetch the jobs",
-            });
-          }
-          cursor = from;
-        }
-        if (compareCursors(cursor, live.startCursor) < 0) {
-          for (;;) {
-            const page = await jobEventsSince(ctx.pool, cursor, scope, 500, { checkHeldBack: false });
-            for (const { cursor: at, event } of page.events) {
-              cursor = at;
-              yield tracked(event.id, event);
-            }
-            if (page.events.length < 500) break;
-          }
-        }
-        for await (const { cursor: at, event } of live) {
-          if (compareCursors(at, cursor) <= 0) continue; // already sent by the backfill
-          cursor = at;
-          yield tracked(event.id, event as JobEvent);
-        }
-      } finally {
-        signal?.removeEventListener("abort", stop);
-        live.close();
-      }
+      // The same stream the hand-written SSE route serves (server/event-stream-route.ts).
+      for await (const { id, event } of jobEventStream(ctx, input, ctx.streamFrom, signal)) yield tracked(id, event);
     }),
 });

@@ -1,0 +1,128 @@
+/**
+ * jobs.events over SSE, written by hand in tRPC's wire format, so that
+ * httpSubscriptionLink reads it exactly as it reads tRPC's own stream.
+ *
+ * Why: tRPC's SSE producer passes every event of every subscriber through a
+ * chain of web streams (each event several chunks, each chunk a socket write)
+ * and serialises it per subscriber. With 1,000 subscribers that is the whole
+ * CPU. Here an event is serialised once for all subscribers (the hub's events
+ * are frozen and shared) and each subscriber's writes of one turn of the event
+ * loop go out as one socket write.
+ *
+ * Only the plain case is served here: an authenticated GET with valid input.
+ * Everything else (no credentials, bad input, a batch, a database error while
+ * authenticating) goes on to tRPC, which answers it as it always has. Errors
+ * raised inside the stream (NOT_FOUND, PRECONDITION_FAILED, overflow) are sent
+ * as tRPC sends them: a `serialized-error` event shaped by the same error
+ * formatter. test/api/event-stream-route.test.ts compares both streams.
+ */
+import { getErrorShape, getTRPCErrorFromUnknown, isAbortError } from "@trpc/server/unstable-core-do-not-import";
+import type express from "express";
+import { userFromHeaders } from "./auth/tokens.js";
+import type { AppServices } from "./context.js";
+import { createContextInner } from "./context.js";
+import { type EventsInput, eventsInput, jobEventStream } from "./jobs/event-stream.js";
+import { appRouter } from "./routers/_app.js";
+
+const PATH = "/jobs.events";
+const config = appRouter._def._config;
+
+/**
+ * Each event's whole SSE message, encoded, kept per (frozen, shared) event
+ * object: built once for all subscribers, written as is to each.
+ */
+const messageOf = new WeakMap<object, Buffer>();
+
+function serialise(value: unknown): string {
+  return JSON.stringify(config.transformer.output.serialize(value));
+}
+
+function eventMessage(id: string, event: object): Buffer | string {
+  const build = () => `data: ${serialise(event)}\nid: ${id}\n\n\n`;
+  if (!Object.isFrozen(event)) return build();
+  let message = messageOf.get(event);
+  if (message === undefined) {
+    message = Buffer.from(build());
+    messageOf.set(event, message);
+  }
+  return message;
+}
+
+/** The input as tRPC reads it: `?input=` through the transformer, with Last-Event-ID merged in. */
+function readInput(req: express.Request): EventsInput | undefined {
+  const url = new URL(req.originalUrl, "http://localhost");
+  if (url.searchParams.has("batch")) return undefined;
+  let raw: unknown;
+  try {
+    const text = url.searchParams.get("input");
+    raw = text === null ? undefined : config.transformer.input.deserialize(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+  const lastEventId =
+    req.headers["last-event-id"] ?? url.searchParams.get("lastEventId") ?? url.searchParams.get("Last-Event-Id");
+  if (typeof lastEventId === "string" && lastEventId) {
+    if (raw === undefined || raw === null) raw = { lastEventId };
+    else if (typeof raw === "object" && !Array.isArray(raw)) raw = { ...raw, lastEventId };
+  }
+  const parsed = eventsInput.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export function eventStreamRoute(services: AppServices): express.RequestHandler {
+  return async (req, res, next) => {
+    if (req.method !== "GET" || req.path !== PATH || !req.headers.accept?.includes("text/event-stream")) return next();
+    const input = readInput(req);
+    if (!input) return next();
+    let user: Awaited<ReturnType<typeof userFromHeaders>>;
+    try {
+      user = await userFromHeaders(services.db, req.headers, services.tokenCache);
+    } catch {
+      return next();
+    }
+    if (!user) return next();
+    // The hub's position once the request is authenticated (where tRPC's procedure takes it): the stream starts there.
+    const from = services.hub.currentHead();
+
+    const abort = new AbortController();
+    res.on("close", () => abort.abort());
+    res.writeHead(200, {
+      "Content-Type": "text/event-stream",
+      "Cache-Control": "no-cache, no-transform",
+      "X-Accel-Buffering": "no",
+      Connection: "keep-alive",
+    });
+    // The message framing is tRPC's (fields, then a blank line, then "\n").
+    res.write(`event: connected\ndata: ${JSON.stringify(config.sse?.client ?? {})}\n\n\n`);
+    try {
+      for await (const { id, event } of jobEventStream({ ...services, user }, input, from, abort.signal)) {
+        if (!res.write(eventMessage(id, event))) {
+          // A slow reader: wait for the socket, and let the hub's per-subscriber limit apply meanwhile.
+          await new Promise<void>((resolve) => {
+            res.once("drain", resolve);
+            res.once("close", resolve);
+          });
+        }
+        if (abort.signal.aborted) break;
+      }
+      if (!abort.signal.aborted) res.write("event: return\ndata: \n\n\n");
+    } catch (cause) {
+      if (!abort.signal.aborted && !isAbortError(cause)) {
+        const error = getTRPCErrorFromUnknown(cause);
+        if (error.code === "INTERNAL_SERVER_ERROR") {
+          services.logger.error({ procedure: "jobs.events", err: error.cause ?? error }, "tRPC error");
+        }
+        const shape = getErrorShape({
+          config,
+          ctx: createContextInner(services, user),
+          error,
+          input,
+          path: "jobs.events",
+          type: "subscription",
+        });
+        res.write(`event: serialized-error\ndata: ${serialise(shape)}\n\n\n`);
+      }
+    }
+    res.end();
+  };
+}
