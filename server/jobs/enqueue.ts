@@ -9,6 +9,7 @@ import { hash, randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { JobType } from "../../shared/jobs.js";
 import { type EnqueueItem, enqueueItemSchema } from "../../shared/jobs.js";
+import { Batcher } from "../db/batcher.js";
 import { withTransaction } from "../db/pool.js";
 import { taskFor } from "../tasks/index.js";
 import type { TaskDefinition } from "../tasks/types.js";
@@ -109,7 +110,13 @@ export async function enqueueJobs(
 
   // No keys to claim: one statement, atomic on its own, one round trip.
   if (byKey.size === 0) {
-    await insertJobs(pool, ownerId, fresh);
+    // Small enqueues join those in flight in this process: one statement, one commit for all of them.
+    const records = jobRecords(ownerId, fresh);
+    if (records.length > 500) await insertJobs(pool, records);
+    else {
+      const error = await enqueueBatcher(pool).submit(records);
+      if (error) throw error;
+    }
     return ids;
   }
 
@@ -126,7 +133,7 @@ export async function enqueueJobs(
       for (const position of job.positions) ids[position] = found.jobId;
       return false;
     });
-    if (toCreate.length > 0) await insertJobs(client, ownerId, toCreate);
+    if (toCreate.length > 0) await insertJobs(client, jobRecords(ownerId, toCreate));
     return ids;
   });
 }
@@ -180,32 +187,34 @@ async function claimIdempotencyKeys(
  */
 const INSERT_JOBS_SQL = `
   WITH input AS (
-    SELECT x.id, x.type, x.payload, x.max_attempts, x.queue, coalesce(x.run_at, now())::timestamptz(3) AS run_at,
+    SELECT x.id, x.owner_id, x.type, x.payload, x.max_attempts, x.queue, coalesce(x.run_at, now())::timestamptz(3) AS run_at,
            coalesce(x.priority, 0::smallint) AS priority, x.idempotency_key, x.payload_fingerprint
-      FROM jsonb_to_recordset($2::jsonb) AS x(
-        id uuid, type text, payload jsonb, max_attempts int, queue text, run_at timestamptz,
+      FROM jsonb_to_recordset($1::jsonb) AS x(
+        id uuid, owner_id uuid, type text, payload jsonb, max_attempts int, queue text, run_at timestamptz,
         priority smallint, idempotency_key text, payload_fingerprint text)
   ), created AS (
     INSERT INTO jobs (id, owner_id, type, payload, status, max_attempts, run_at, priority,
                       idempotency_key, payload_fingerprint)
-    SELECT id, $1::uuid, type, payload, 'pending', max_attempts, run_at, priority, idempotency_key, payload_fingerprint
+    SELECT id, owner_id, type, payload, 'pending', max_attempts, run_at, priority, idempotency_key, payload_fingerprint
       FROM input
   ), first_events AS (
     INSERT INTO job_events (job_id, owner_id, job_type, kind, status, attempt)
-    SELECT id, $1::uuid, type, 'transition', 'pending', 0 FROM input
+    SELECT id, owner_id, type, 'transition', 'pending', 0 FROM input
   ), queued AS (
     SELECT count(*) AS n FROM graphile_worker.add_jobs(ARRAY(
-      SELECT ROW(type, json_build_object('jobId', id), queue, run_at, $3::smallint, id::text, priority, NULL)::graphile_worker.job_spec
+      SELECT ROW(type, json_build_object('jobId', id), queue, run_at, $2::smallint, id::text, priority, NULL)::graphile_worker.job_spec
         FROM input))
   )
   SELECT pg_notify('${EVENTS_CHANNEL}', '') FROM queued`;
 
-async function insertJobs(db: Queryable, ownerId: string, jobs: PreparedJob[]): Promise<void> {
-  // Absent fields are left out of the JSON and read as NULL.
-  const records = jobs.map(({ id, item, fingerprint }) => {
+type JobRecord = ReturnType<typeof jobRecords>[number];
+
+function jobRecords(ownerId: string, jobs: PreparedJob[]) {
+  return jobs.map(({ id, item, fingerprint }) => {
     const task = taskFor(item.type);
     return {
       id,
+      owner_id: ownerId,
       type: item.type,
       payload: item.payload,
       max_attempts: task.maxAttempts,
@@ -216,10 +225,46 @@ async function insertJobs(db: Queryable, ownerId: string, jobs: PreparedJob[]): 
       payload_fingerprint: fingerprint,
     };
   });
-  // Named: each connection parses and plans it once, not on every enqueue.
+}
+
+async function insertJobs(db: Queryable, records: JobRecord[]): Promise<void> {
   await db.query({
     name: "typed_jobs_insert_jobs",
     text: INSERT_JOBS_SQL,
-    values: [ownerId, JSON.stringify(records), GRAPHILE_MAX_ATTEMPTS],
+    values: [JSON.stringify(records), GRAPHILE_MAX_ATTEMPTS],
   });
+}
+
+/**
+ * Runs the enqueues of a batch as one statement. If it fails, each enqueue is
+ * run alone, so an error reaches only the caller whose jobs caused it and the
+ * others are not lost. Answers each enqueue with its error, or undefined.
+ */
+async function insertBatch(pool: pg.Pool, enqueues: JobRecord[][]): Promise<(Error | undefined)[]> {
+  try {
+    await insertJobs(pool, enqueues.flat());
+    return enqueues.map(() => undefined);
+  } catch (error) {
+    if (enqueues.length === 1) return [error as Error];
+    return Promise.all(
+      enqueues.map((records) =>
+        insertJobs(pool, records).then(
+          () => undefined,
+          (alone: unknown) => alone as Error,
+        ),
+      ),
+    );
+  }
+}
+
+const batchers = new WeakMap<pg.Pool, Batcher<JobRecord[], Error | undefined>>();
+
+/** The enqueue batcher of a pool (one pool per process, so one per process). */
+function enqueueBatcher(pool: pg.Pool): Batcher<JobRecord[], Error | undefined> {
+  let batcher = batchers.get(pool);
+  if (!batcher) {
+    batcher = new Batcher((enqueues) => insertBatch(pool, enqueues), { slots: 2, maxBatch: 100 });
+    batchers.set(pool, batcher);
+  }
+  return batcher;
 }

@@ -15,67 +15,9 @@
  */
 import type pg from "pg";
 import { statusesLeadingTo } from "../../shared/states.js";
+import { Batcher } from "../db/batcher.js";
 import { doorbellFor } from "../jobs/doorbell.js";
 import type { JobRow } from "../jobs/sql.js";
-
-/** Upper bound on one statement's jobs (parameter arrays stay small). */
-const MAX_BATCH = 500;
-/**
- * Batches in flight at once per process: a second slot lets a batch start while
- * the previous one waits for its commit, and Postgres flushes both together.
- */
-const WRITE_SLOTS = 2;
-
-/**
- * Collects requests and runs them in batches, at most `maxInFlight` batches at
- * a time: a request that finds every slot busy waits and joins the next batch.
- * `run` answers each request in order; a failed batch fails all its requests
- * (callers retry through the batcher, see retryWhileUnavailable).
- */
-export class Batcher<In, Out> {
-  private queue: { input: In; resolve: (out: Out) => void; reject: (error: unknown) => void }[] = [];
-  private inFlight = 0;
-  private scheduled = false;
-
-  constructor(
-    private readonly run: (inputs: In[]) => Promise<Out[]>,
-    private readonly maxInFlight = 1,
-  ) {}
-
-  submit(input: In): Promise<Out> {
-    return new Promise<Out>((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
-      if (!this.scheduled && this.inFlight < this.maxInFlight) {
-        this.scheduled = true;
-        // Let the requests of this tick (a local queue hands out several jobs at once) join the batch.
-        setImmediate(() => {
-          this.scheduled = false;
-          this.flush();
-        });
-      }
-    });
-  }
-
-  private flush(): void {
-    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      this.inFlight += 1;
-      this.run(batch.map((request) => request.input))
-        .then(
-          (outputs) => {
-            for (const [i, request] of batch.entries()) request.resolve(outputs[i] as Out);
-          },
-          (error: unknown) => {
-            for (const request of batch) request.reject(error);
-          },
-        )
-        .finally(() => {
-          this.inFlight -= 1;
-          this.flush();
-        });
-    }
-  }
-}
 
 export type WriteRequest =
   | { kind: "start"; jobId: string; processId: string | null }
@@ -142,7 +84,7 @@ const perPool = new WeakMap<pg.Pool, Batcher<WriteRequest, WriteOutcome>>();
 function writerFor(pool: pg.Pool): Batcher<WriteRequest, WriteOutcome> {
   let writer = perPool.get(pool);
   if (!writer) {
-    writer = new Batcher((requests) => writeBatch(pool, requests), WRITE_SLOTS);
+    writer = new Batcher((requests) => writeBatch(pool, requests), { slots: 2 });
     perPool.set(pool, writer);
   }
   return writer;

@@ -189,3 +189,44 @@ test("the enqueue function validates even when called without the router", async
   ).rejects.toThrow();
   expect(await counts()).toEqual(before);
 });
+
+test("enqueues made at the same time share one statement; one that fails there fails alone and loses nothing", async () => {
+  const owner = await makeUser(t.db, "together@example.com");
+  const enqueue = (body: string) =>
+    enqueueJobs(t.pool, owner.id, [emailItem({ payload: { to: "t@example.com", subject: "S", body } })], {
+      idempotencyTtlHours: 24,
+    }).then(
+      ([id]) => id as string,
+      (error: Error) => error,
+    );
+  // A payload the database refuses (a trigger stands in for any per-row failure).
+  await t.pool.query(`
+    CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.payload->>'body' = 'poison' THEN RAISE EXCEPTION 'poisoned payload'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER refuse_poison BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION refuse_poison();`);
+  try {
+    // Same tick: one batch, whose statement fails; each enqueue then runs alone.
+    const outcomes = await Promise.all([enqueue("a"), enqueue("poison"), enqueue("c"), enqueue("d")]);
+    expect(outcomes[1]).toBeInstanceOf(Error);
+    expect((outcomes[1] as Error).message).toMatch(/poisoned payload/);
+    const ids = [outcomes[0], outcomes[2], outcomes[3]] as string[];
+    for (const id of ids) expect(typeof id).toBe("string");
+    const { rows } = await t.pool.query<{ job_id: string }>("SELECT job_id FROM job_events WHERE owner_id = $1", [
+      owner.id,
+    ]);
+    expect(rows.map((r) => r.job_id).sort()).toEqual([...ids].sort());
+  } finally {
+    await t.pool.query("DROP TRIGGER refuse_poison ON jobs; DROP FUNCTION refuse_poison()");
+  }
+
+  // Without a failure, one batch is one transaction: its events share a txid.
+  const together = await Promise.all(["e", "f", "g", "h"].map((body) => enqueue(body)));
+  const { rows: txids } = await t.pool.query<{ n: number }>(
+    "SELECT count(DISTINCT txid)::int AS n FROM job_events WHERE job_id = ANY($1::uuid[])",
+    [together],
+  );
+  expect(txids[0]?.n).toBe(1);
+});

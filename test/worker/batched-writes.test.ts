@@ -2,10 +2,11 @@
 // statement's guards and events against a real database.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Batcher } from "../../server/db/batcher.js";
 import { Doorbell } from "../../server/jobs/doorbell.js";
 import { jobHistory } from "../../server/jobs/event-log.js";
 import { EVENTS_CHANNEL, type JobRow } from "../../server/jobs/sql.js";
-import { Batcher, writeBatch } from "../../server/worker/batched-writes.js";
+import { writeBatch } from "../../server/worker/batched-writes.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { enqueueOne, gate, makeUser, sleep } from "../support/fixtures.js";
 
@@ -30,11 +31,14 @@ describe("Batcher", () => {
   test("while the slots are busy, requests queue up and go together in the next batch", async () => {
     const batches: number[][] = [];
     const hold = gate();
-    const batcher = new Batcher<number, number>(async (inputs) => {
-      batches.push(inputs);
-      if (batches.length === 1) await hold.promise;
-      return inputs;
-    }, 1);
+    const batcher = new Batcher<number, number>(
+      async (inputs) => {
+        batches.push(inputs);
+        if (batches.length === 1) await hold.promise;
+        return inputs;
+      },
+      { slots: 1 },
+    );
     const first = batcher.submit(1);
     await sleep(10); // the first batch is in flight now
     const rest = [2, 3, 4].map((n) => batcher.submit(n));
@@ -48,13 +52,16 @@ describe("Batcher", () => {
   test("with two slots, a second batch runs beside the first", async () => {
     let running = 0;
     let most = 0;
-    const batcher = new Batcher<number, number>(async (inputs) => {
-      running += 1;
-      most = Math.max(most, running);
-      await sleep(20);
-      running -= 1;
-      return inputs;
-    }, 2);
+    const batcher = new Batcher<number, number>(
+      async (inputs) => {
+        running += 1;
+        most = Math.max(most, running);
+        await sleep(20);
+        running -= 1;
+        return inputs;
+      },
+      { slots: 2 },
+    );
     const first = batcher.submit(1);
     await sleep(5);
     const second = batcher.submit(2);
