@@ -21,6 +21,7 @@ import { createPool } from "../server/db/pool.js";
 import { enqueueJobs } from "../server/jobs/enqueue.js";
 import { createLogger } from "../server/logger.js";
 import { graphileLogger } from "../server/worker/graphile-logger.js";
+import { graphileBatching } from "../server/worker/runner.js";
 import { trpcClient } from "../test/support/app.js";
 
 const SIZES = {
@@ -51,6 +52,8 @@ const concurrency = Number(option("concurrency", "8"));
 /** `--only enqueue,drain,depth,latency,fanout`: run some sections (while working on one). */
 const only = new Set(option("only", "enqueue,drain,depth,latency,fanout").split(","));
 const logger = createLogger("silent");
+/** Our shipped local queue size: the batched raw run uses the same, as the comparison requires. */
+const shippedLocalQueue = loadConfig({ DATABASE_URL: "postgresql://unused/db" }).WORKER_LOCAL_QUEUE_SIZE;
 const noop = async () => ({ messageId: "<noop@bench>", accepted: [], response: "noop" });
 const emailPayload = { to: "bench@example.com", subject: "Bench", body: "b" };
 
@@ -134,9 +137,7 @@ async function rawDrain(jobs: number, batched: boolean): Promise<number> {
       pollInterval: 1000,
       taskList: { noop: async () => {} },
       logger: graphileLogger(logger),
-      ...(batched
-        ? { preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } } }
-        : {}),
+      ...(batched ? { preset: { worker: graphileBatching(shippedLocalQueue) } } : {}),
     });
     await waitUntil(async () => (await count(pool, "SELECT count(*) AS n FROM graphile_worker._private_jobs")) === 0);
     const rate = jobs / ((Date.now() - started) / 1000);
@@ -203,17 +204,19 @@ try {
     const app = await startBenchApp(url, { WORKER: "off" });
     const token = await issueToken(app.services.db, "bench@example.com");
     const client = trpcClient(app.url, token);
+    // The clients run in their own process, as a web app's clients do.
+    const oursRate = await new Promise<number>((resolve, reject) => {
+      const clients = fork(
+        path.join(import.meta.dirname, "enqueue-clients.ts"),
+        [app.url, token, String(concurrency), String(size.enqueue)],
+        { execArgv: ["--import", "tsx"] },
+      );
+      clients.on("message", (message: { rate: number }) => resolve(message.rate));
+      clients.once("exit", (code) => reject(new Error(`enqueue clients exited (${code})`)));
+    });
+    const raw = await Promise.all(Array.from({ length: concurrency }, () => pool.connect()));
     let next = 0;
     let started = Date.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next++ < size.enqueue) await client.jobs.enqueue.mutate({ type: "email", payload: emailPayload });
-      }),
-    );
-    const oursRate = size.enqueue / ((Date.now() - started) / 1000);
-    const raw = await Promise.all(Array.from({ length: concurrency }, () => pool.connect()));
-    next = 0;
-    started = Date.now();
     await Promise.all(
       raw.map(async (c) => {
         while (next++ < size.enqueue) await c.query("SELECT graphile_worker.add_job('noop', '{}'::json)");
@@ -222,12 +225,32 @@ try {
     const rawRate = size.enqueue / ((Date.now() - started) / 1000);
     for (const c of raw) c.release();
     rows.push([
-      `enqueue, ${concurrency} clients`,
+      `enqueue over HTTP (jobs.enqueue), ${concurrency} clients`,
       fmt(oursRate, "jobs/s"),
       fmt(rawRate, "jobs/s"),
       ratio(oursRate, rawRate),
     ]);
     results.enqueue = { ours: oursRate, raw: rawRate };
+
+    // The same enqueues without HTTP: enqueueJobs from N concurrent callers in this process.
+    const owner = (await app.services.db.user.findUniqueOrThrow({ where: { email: "bench@example.com" } })).id;
+    next = 0;
+    started = Date.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next++ < size.enqueue) {
+          await enqueueJobs(pool, owner, [{ type: "email", payload: emailPayload }], { idempotencyTtlHours: 24 });
+        }
+      }),
+    );
+    const directRate = size.enqueue / ((Date.now() - started) / 1000);
+    rows.push([
+      `enqueue without HTTP (enqueueJobs), ${concurrency} callers`,
+      fmt(directRate, "jobs/s"),
+      fmt(rawRate, "jobs/s"),
+      ratio(directRate, rawRate),
+    ]);
+    results.enqueueDirect = { ours: directRate, raw: rawRate };
 
     started = Date.now();
     await client.jobs.enqueueMany.mutate({
@@ -263,7 +286,7 @@ try {
       ratio(ours, rawDefault),
     ]);
     rows.push([
-      `drain, raw with localQueue 500 + batching`,
+      `drain, raw with our batching (localQueue ${shippedLocalQueue}, batched completion)`,
       fmt(ours, "jobs/s"),
       fmt(rawBatched, "jobs/s"),
       ratio(ours, rawBatched),

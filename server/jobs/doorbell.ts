@@ -16,24 +16,40 @@ import { EVENTS_CHANNEL } from "./sql.js";
 
 const RING = `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('${EVENTS_CHANNEL}', ''); COMMIT;`;
 
+/**
+ * At most one ring per this many ms: each ring is a transaction, and under
+ * load the worker would otherwise ring after every batch. Listeners read the
+ * whole log since their cursor on each ring, so fewer rings lose nothing; the
+ * cost is up to this much latency.
+ */
+const MIN_INTERVAL_MS = 10;
+
 export class Doorbell {
-  private inFlight = false;
+  private busy = false;
   private again = false;
+  private lastRingAt = 0;
 
   constructor(private readonly pool: pg.Pool) {}
 
   ring(): void {
-    if (this.inFlight) {
+    if (this.busy) {
       this.again = true;
       return;
     }
-    this.inFlight = true;
+    this.busy = true;
+    const wait = this.lastRingAt + MIN_INTERVAL_MS - Date.now();
+    if (wait > 0) setTimeout(() => this.send(), wait);
+    else this.send();
+  }
+
+  private send(): void {
+    this.lastRingAt = Date.now();
     // One simple-protocol round trip; a failed ring is covered by the hub's poll.
     this.pool
       .query(RING)
       .catch(() => {})
       .finally(() => {
-        this.inFlight = false;
+        this.busy = false;
         if (this.again) {
           this.again = false;
           this.ring();
