@@ -5,7 +5,7 @@
  * table and writes JSON to bench-results/ (git-ignored). No timed assertions:
  * this reports where we stand.
  */
-import { fork } from "node:child_process";
+import { fork, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -185,6 +185,54 @@ async function ourDrain(jobs: number, measured = jobs): Promise<number> {
   } finally {
     await pool.end();
   }
+}
+
+/**
+ * A server process started as `npm start` starts it (production settings,
+ * WORKER=off), on `url`'s database; resolves once it listens.
+ */
+async function startServerProcess(url: string) {
+  // The node flags of package.json's "start" script.
+  const child = spawn(process.execPath, ["--max-semi-space-size=4", "--import", "tsx", "server/main.ts"], {
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      DATABASE_URL: url,
+      HOST: "127.0.0.1",
+      PORT: "0",
+      WORKER: "off",
+      SMTP_URL: "smtp://127.0.0.1:2525",
+      DATA_DIR: dataDir,
+      LOG_LEVEL: "info",
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const serverUrl = await new Promise<string>((resolve, reject) => {
+    let buffered = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (text: string) => {
+      buffered += text;
+      for (const line of buffered.split("\n")) {
+        const started = /"url":"(http:[^"]+)"/.exec(line);
+        if (started?.[1] && line.includes("Typed Jobs is up")) resolve(started[1]);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`server process exited (${code})`)));
+  });
+  child.stdout.resume();
+  return {
+    url: serverUrl.replace("localhost", "127.0.0.1"),
+    /** Resident set size of the server process, from /proc (bytes). */
+    rss: async () => {
+      const status = await fs.readFile(`/proc/${child.pid}/status`, "utf8").catch(() => "");
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
 }
 
 const results: Record<string, unknown> = { size: sizeName, concurrency };
@@ -369,16 +417,19 @@ try {
     await pool.end();
   }
 
-  // 4. Fan-out: many subscribers on one server, a steady event flow. The
-  // subscribers run in a child process, so the server's memory is its own.
+  // 4. Fan-out: many subscribers on one server, a steady event flow. The server
+  // is its own process, started as `npm start` starts it (production, WORKER=off,
+  // as a scaled-out server runs), so its memory is measured alone; the jobs run
+  // in this process's worker, and the subscribers in a third process.
   if (only.has("fanout")) {
     const { url, pool } = await freshDatabase();
     const app = await startBenchApp(url, {}, true);
+    const server = await startServerProcess(url);
     const token = await issueToken(app.services.db, "fanout@example.com", { admin: true });
     const user = await app.services.db.user.findUniqueOrThrow({ where: { email: "fanout@example.com" } });
     const clients = fork(
       path.join(import.meta.dirname, "fanout-clients.ts"),
-      [app.url, token, String(size.subscribers)],
+      [server.url, token, String(size.subscribers)],
       {
         execArgv: ["--import", "tsx"],
       },
@@ -394,11 +445,13 @@ try {
         clients.once("exit", (code) => reject(new Error(`fan-out clients exited (${code})`)));
       });
     await fromClients("ready");
-    await waitUntil(async () => app.services.hub.subscriberCount >= size.subscribers, 120_000);
-    const rssBefore = process.memoryUsage().rss;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const rssBefore = await server.rss();
     let rssPeak = rssBefore;
     const sampler = setInterval(() => {
-      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      void server.rss().then((rss) => {
+        rssPeak = Math.max(rssPeak, rss);
+      });
     }, 100);
     // A steady flow: 10 jobs/s (30 events/s) to every subscriber for `latencySeconds`.
     const jobs = 10 * size.latencySeconds;
@@ -419,13 +472,14 @@ try {
     const seconds = (Date.now() - started) / 1000;
     clearInterval(sampler);
     clients.send({ type: "stop" });
+    await server.stop();
     const delivered = report.delivered as number;
     const latencies = report.latencies as number[];
     rows.push([
       `fan-out to ${size.subscribers} subscribers, 30 events/s each`,
       `${fmt(delivered / seconds, "deliveries/s")} (${delivered.toLocaleString("en-US")} of ${expected.toLocaleString("en-US")}), p50/p99 ${percentile(latencies, 50)}/${percentile(latencies, 99)} ms`,
       "",
-      `server RSS ${Math.round(rssPeak / 2 ** 20)} MB peak (${Math.round(rssBefore / 2 ** 20)} MB before the flow)`,
+      `server process RSS ${Math.round(rssPeak / 2 ** 20)} MB peak (${Math.round(rssBefore / 2 ** 20)} MB with the subscribers connected, before the flow)`,
     ]);
     results.fanout = {
       subscribers: size.subscribers,

@@ -32,14 +32,18 @@ export function encodeCursor(cursor: Cursor): string {
 export function decodeCursor(value: string): Cursor | undefined {
   const match = /^(\d{1,20})-(\d{1,19})$/.exec(value);
   if (!match?.[1] || !match[2]) return undefined;
-  return { txid: match[1], id: match[2] };
+  // Canonical decimals (no leading zeros), so compareCursors can compare text.
+  return { txid: match[1].replace(/^0+(?=\d)/, ""), id: match[2].replace(/^0+(?=\d)/, "") };
+}
+
+/** Numeric order of two canonical non-negative decimals, without parsing (runs per event per subscriber). */
+function compareDecimals(a: string, b: string): number {
+  if (a.length !== b.length) return a.length < b.length ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export function compareCursors(a: Cursor, b: Cursor): number {
-  const byTxid = BigInt(a.txid) - BigInt(b.txid);
-  if (byTxid !== 0n) return byTxid < 0n ? -1 : 1;
-  const byId = BigInt(a.id) - BigInt(b.id);
-  return byId === 0n ? 0 : byId < 0n ? -1 : 1;
+  return compareDecimals(a.txid, b.txid) || compareDecimals(a.id, b.id);
 }
 
 interface EventRow {

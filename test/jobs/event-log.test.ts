@@ -82,4 +82,8 @@ test("cursors encode as '<txid>-<id>' and decode back; malformed ones are reject
   expect(compareCursors({ txid: "999", id: "10" }, { txid: "1000", id: "9" })).toBe(-1);
   expect(compareCursors({ txid: "1000", id: "10" }, { txid: "1000", id: "9" })).toBe(1);
   expect(compareCursors(cursor, { ...cursor })).toBe(0);
+  // Leading zeros are accepted and dropped, so cursors compare by value.
+  expect(decodeCursor("001000-0009")).toEqual(cursor);
+  expect(decodeCursor("0-0")).toEqual({ txid: "0", id: "0" });
+  expect(compareCursors(decodeCursor("0999-10") as typeof cursor, cursor)).toBe(-1);
 });
