@@ -12,6 +12,7 @@ import { Jobs } from "./pages/Jobs.js";
 import { Mail } from "./pages/Mail.js";
 import { NewJob } from "./pages/NewJob.js";
 import { Overview } from "./pages/Overview.js";
+import { Schedules } from "./pages/Schedules.js";
 import { SignIn } from "./pages/SignIn.js";
 import { Webhooks } from "./pages/Webhooks.js";
 import { useTRPC } from "./trpc.js";
@@ -22,6 +23,7 @@ const NAV: { route: Route; label: string; adminOnly?: boolean }[] = [
   { route: { page: "dlq" }, label: "Dead letters" },
   { route: { page: "overview" }, label: "Overview" },
   { route: { page: "webhooks" }, label: "Webhooks" },
+  { route: { page: "schedules" }, label: "Schedules" },
   { route: { page: "mail" }, label: "Mail", adminOnly: true },
 ];
 
@@ -80,6 +82,7 @@ function Shell({ email, isAdmin }: { email: string; isAdmin: boolean }) {
         {route.page === "overview" && <Overview />}
         {route.page === "mail" && <Mail />}
         {route.page === "webhooks" && <Webhooks />}
+        {route.page === "schedules" && <Schedules />}
       </main>
     </div>
   );

@@ -4,6 +4,7 @@ import { authRouter } from "./auth.js";
 import { devMailRouter } from "./dev-mail.js";
 import { dlqRouter } from "./dlq.js";
 import { jobsRouter } from "./jobs.js";
+import { schedulesRouter } from "./schedules.js";
 import { statsRouter } from "./stats.js";
 import { webhooksRouter } from "./webhooks.js";
 
@@ -12,6 +13,7 @@ export const appRouter = router({
   jobs: jobsRouter,
   dlq: dlqRouter,
   stats: statsRouter,
+  schedules: schedulesRouter,
   devMail: devMailRouter,
   webhooks: webhooksRouter,
 });

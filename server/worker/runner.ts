@@ -12,13 +12,13 @@ import { type Runner, run, type TaskList, type WorkerEvents } from "graphile-wor
 import type { JobType } from "../../shared/jobs.js";
 import { retryWhileUnavailable } from "../db/unavailable.js";
 import type { Logger } from "../logger.js";
-import { cleanupExports, cleanupIdempotencyKeys, HOUSEKEEPING_CRONTAB } from "../tasks/housekeeping.js";
 import { tasks } from "../tasks/index.js";
 import type { TaskDefinition, TaskServices } from "../tasks/types.js";
 import { CancellationListener } from "./cancellations.js";
 import { graphileLogger } from "./graphile-logger.js";
 import { Heartbeat } from "./heartbeat.js";
 import { type AttemptDeps, recordCrashedAttempt, runAttempt, ShutdownError } from "./run-attempt.js";
+import { cronItems, scheduledTaskList } from "./schedules.js";
 
 /**
  * Per-type overrides of a task's backoff and time limits (tests and operators),
@@ -68,10 +68,7 @@ export async function startWorker(
   // Jobs are locked by the pool's id (batched fetching) or a worker's id.
   events.on("pool:create", ({ workerPool }) => heartbeat.addGraphileWorker(workerPool.id));
   events.on("worker:create", ({ worker }) => heartbeat.addGraphileWorker(worker.workerId));
-  const taskList: TaskList = {
-    cleanup_idempotency_keys: cleanupIdempotencyKeys(services.pool),
-    cleanup_exports: cleanupExports(services.pool, services.config.exportDir),
-  };
+  const taskList: TaskList = scheduledTaskList(services);
   for (const declared of Object.values(tasks) as TaskDefinition<JobType>[]) {
     const task = { ...declared, ...options.tuning?.[declared.type] };
     taskList[task.type] = async (payload) => {
@@ -90,7 +87,7 @@ export async function startWorker(
       noHandleSignals: true,
       pollInterval: 1000,
       taskList,
-      crontab: HOUSEKEEPING_CRONTAB,
+      parsedCronItems: cronItems(),
       preset: { worker: graphileBatching(config.WORKER_LOCAL_QUEUE_SIZE) },
       logger: graphileLogger(logger),
       events,

@@ -184,6 +184,34 @@ describe.skipIf(!chromiumPath)("dashboard in Chromium", () => {
     await screenshot(page, "08-mail");
   });
 
+  test("a delayed job shows as scheduled with a live countdown; the Schedules page lists each schedule's next run", async () => {
+    const client = app.client(await app.token("ada@example.com"));
+    const { jobId } = await client.jobs.enqueue.mutate({
+      type: "email",
+      payload: { to: "later@example.com", subject: "Later", body: "b" },
+      runAt: new Date(Date.now() + 120_000),
+      priority: 5,
+    });
+    await page.goto(`${app.url}/#/jobs`);
+    const badge = statusOf(jobId).filter({ hasText: "scheduled" });
+    await badge.waitFor();
+    const first = await badge.locator(".countdown").textContent();
+    expect(first).toMatch(/^in (1m \d\ds|2m 00s|\d+s)$/);
+    await page.waitForTimeout(1_500);
+    expect(await badge.locator(".countdown").textContent()).not.toBe(first); // it counts down live
+    await page.locator(`tr[data-job-id="${jobId}"]`).getByText("priority 5").waitFor();
+    await screenshot(page, "08b-scheduled");
+
+    await page.goto(`${app.url}/#/schedules`);
+    await page.getByRole("heading", { name: "Schedules" }).waitFor();
+    for (const name of ["cleanup_idempotency_keys", "cleanup_exports", "prune_job_history"]) {
+      const countdown = page.locator(`tr[data-schedule="${name}"] .countdown`);
+      expect(await countdown.textContent()).toMatch(/^in /);
+    }
+    await screenshot(page, "08c-schedules");
+    await client.jobs.cancel.mutate({ jobId });
+  });
+
   test("works on a narrow screen", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${app.url}/#/jobs`);

@@ -170,7 +170,7 @@ describe("export", () => {
       "UPDATE export_files SET expires_at = now() - interval '1 second' WHERE job_id = $1",
       [job.id],
     );
-    await cleanupExports(app.app.services.pool, app.app.services.config.exportDir)({}, {
+    await cleanupExports.task(app.app.services)({}, {
       logger: { info: () => {} },
     } as never);
     expect((await download(result.downloadUrl, { authorization: `Bearer ${token}` })).status).toBe(404);

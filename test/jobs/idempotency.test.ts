@@ -83,7 +83,7 @@ describe("jobs.enqueue with an idempotency key", () => {
     await app.client(token).jobs.enqueue.mutate(emailItem({ idempotencyKey: "old" }));
     await app.client(token).jobs.enqueue.mutate(emailItem({ idempotencyKey: "fresh" }));
     await pool().query("UPDATE idempotency_keys SET expires_at = now() - interval '1 hour' WHERE key = 'old'");
-    const task = cleanupIdempotencyKeys(pool());
+    const task = cleanupIdempotencyKeys.task(app.app.services);
     await task({}, { logger: { info: () => {} } } as never);
     const { rows } = await pool().query("SELECT key FROM idempotency_keys WHERE key IN ('old', 'fresh')");
     expect(rows).toEqual([{ key: "fresh" }]);

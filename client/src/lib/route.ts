@@ -1,4 +1,4 @@
-/** A tiny hash router: #/jobs, #/jobs/<id>, #/new, #/dlq, #/overview, #/mail. */
+/** A tiny hash router: #/jobs, #/jobs/<id>, #/new, #/dlq, #/overview, #/schedules, #/mail, #/webhooks. */
 import { useEffect, useState } from "react";
 
 export type Route =
@@ -8,7 +8,8 @@ export type Route =
   | { page: "dlq" }
   | { page: "overview" }
   | { page: "mail" }
-  | { page: "webhooks" };
+  | { page: "webhooks" }
+  | { page: "schedules" };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
@@ -25,6 +26,8 @@ export function parseRoute(hash: string): Route {
       return { page: "mail" };
     case "webhooks":
       return { page: "webhooks" };
+    case "schedules":
+      return { page: "schedules" };
     default:
       return { page: "jobs" };
   }

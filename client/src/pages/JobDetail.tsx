@@ -60,7 +60,7 @@ export function JobDetail({ jobId }: { jobId: string }) {
         <h1 id="job-title">
           {job.type} <span className="mono muted">{job.id}</span>
         </h1>
-        <StatusBadge status={job.status} />
+        <StatusBadge status={job.status} runAt={job.runAt} />
       </div>
       <div className="actions">
         {(job.status === "pending" || job.status === "retrying") && (

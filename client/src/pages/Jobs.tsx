@@ -109,7 +109,8 @@ export function Jobs() {
                   </td>
                   <td>{job.type}</td>
                   <td>
-                    <StatusBadge status={job.status} />
+                    <StatusBadge status={job.status} runAt={job.runAt} />
+                    {job.priority !== 0 && <div className="muted small">priority {job.priority}</div>}
                   </td>
                   <td>
                     {job.attempt}/{job.maxAttempts}

@@ -1,0 +1,8 @@
+/** schedules.*: the recurring tasks declared in server/tasks/housekeeping.ts, with their next run. */
+
+import { authedProcedure, router } from "../trpc.js";
+import { listSchedules } from "../worker/schedules.js";
+
+export const schedulesRouter = router({
+  list: authedProcedure.query(({ ctx }) => listSchedules(ctx.pool)),
+});
