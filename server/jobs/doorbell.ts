@@ -14,7 +14,10 @@
 import type pg from "pg";
 import { EVENTS_CHANNEL } from "./sql.js";
 
-const RING = `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('${EVENTS_CHANNEL}', ''); COMMIT;`;
+// One statement, so a failure rolls back its own implicit transaction and never
+// leaves a pooled connection inside an open one; set_config(..., true) lasts
+// until that transaction's commit.
+const RING = `SELECT set_config('synchronous_commit', 'off', true), pg_notify('${EVENTS_CHANNEL}', '')`;
 
 /**
  * At most one ring per this many ms: each ring is a transaction, and under
@@ -44,7 +47,7 @@ export class Doorbell {
 
   private send(): void {
     this.lastRingAt = Date.now();
-    // One simple-protocol round trip; a failed ring is covered by the hub's poll.
+    // A failed ring is covered by the hub's poll.
     this.pool
       .query(RING)
       .catch(() => {})
