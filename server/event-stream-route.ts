@@ -99,8 +99,13 @@ export function eventStreamRoute(services: AppServices): express.RequestHandler 
         if (!res.write(eventMessage(id, event))) {
           // A slow reader: wait for the socket, and let the hub's per-subscriber limit apply meanwhile.
           await new Promise<void>((resolve) => {
-            res.once("drain", resolve);
-            res.once("close", resolve);
+            const done = () => {
+              res.off("drain", done);
+              res.off("close", done);
+              resolve();
+            };
+            res.on("drain", done);
+            res.on("close", done);
           });
         }
         if (abort.signal.aborted) break;
