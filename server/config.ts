@@ -54,7 +54,7 @@ const envSchema = z.object({
   /** How long an export's signed download link works; the file is deleted after the same time. */
   EXPORT_LINK_TTL_HOURS: z.coerce.number().positive().default(24),
   /** Finished jobs (and their events) older than this are deleted by the prune_job_history schedule. */
-  JOB_RETENTION_DAYS: z.coerce.number().positive().max(36_500).default(30),
+  JOB_RETENTION_DAYS: z.coerce.number().int().positive().max(36_500).default(30),
   /** Makes download links absolute (for mailing them), e.g. https://jobs.example.com. */
   PUBLIC_URL: z.url().optional(),
 });

@@ -15,6 +15,8 @@
  * raised inside the stream (NOT_FOUND, PRECONDITION_FAILED, overflow) are sent
  * as tRPC sends them: a `serialized-error` event shaped by the same error
  * formatter. test/api/event-stream-route.test.ts compares both streams.
+ * tRPC's `sse` options (ping, maxDurationMs) are not configured in trpc.ts;
+ * setting them there would need the same here.
  */
 import { getErrorShape, getTRPCErrorFromUnknown, isAbortError } from "@trpc/server/unstable-core-do-not-import";
 import type express from "express";
@@ -96,6 +98,7 @@ export function eventStreamRoute(services: AppServices): express.RequestHandler 
     res.write(`event: connected\ndata: ${JSON.stringify(config.sse?.client ?? {})}\n\n\n`);
     try {
       for await (const { id, event } of jobEventStream({ ...services, user }, input, from, abort.signal)) {
+        if (abort.signal.aborted || res.destroyed) break; // gone while the stream was reading
         if (!res.write(eventMessage(id, event))) {
           // A slow reader: wait for the socket, and let the hub's per-subscriber limit apply meanwhile.
           await new Promise<void>((resolve) => {

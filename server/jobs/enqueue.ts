@@ -11,6 +11,7 @@ import type { JobType } from "../../shared/jobs.js";
 import { type EnqueueItem, enqueueItemSchema } from "../../shared/jobs.js";
 import { Batcher } from "../db/batcher.js";
 import { withTransaction } from "../db/pool.js";
+import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { taskFor } from "../tasks/index.js";
 import type { TaskDefinition } from "../tasks/types.js";
 import { FieldIssuesError, IdempotencyConflictError } from "./errors.js";
@@ -245,7 +246,8 @@ async function insertBatch(pool: pg.Pool, enqueues: JobRecord[][]): Promise<(Err
     await insertJobs(pool, enqueues.flat());
     return enqueues.map(() => undefined);
   } catch (error) {
-    if (enqueues.length === 1) return [error as Error];
+    // Unreachable (or the reply lost): the statement may have committed, so running each alone could insert twice.
+    if (enqueues.length === 1 || isDatabaseUnavailable(error)) return enqueues.map(() => error as Error);
     return Promise.all(
       enqueues.map((records) =>
         insertJobs(pool, records).then(

@@ -33,8 +33,14 @@ export function decodeCursor(value: string): Cursor | undefined {
   const match = /^(\d{1,20})-(\d{1,19})$/.exec(value);
   if (!match?.[1] || !match[2]) return undefined;
   // Canonical decimals (no leading zeros), so compareCursors can compare text.
-  return { txid: match[1].replace(/^0+(?=\d)/, ""), id: match[2].replace(/^0+(?=\d)/, "") };
+  const cursor = { txid: match[1].replace(/^0+(?=\d)/, ""), id: match[2].replace(/^0+(?=\d)/, "") };
+  // Within xid8 and bigint: a larger value could never name an event, and the database would refuse it.
+  if (compareDecimals(cursor.txid, MAX_XID8) > 0 || compareDecimals(cursor.id, MAX_BIGINT) > 0) return undefined;
+  return cursor;
 }
+
+const MAX_XID8 = "18446744073709551615";
+const MAX_BIGINT = "9223372036854775807";
 
 /** Numeric order of two canonical non-negative decimals, without parsing (runs per event per subscriber). */
 function compareDecimals(a: string, b: string): number {

@@ -16,6 +16,7 @@
 import type pg from "pg";
 import { statusesLeadingTo } from "../../shared/states.js";
 import { Batcher } from "../db/batcher.js";
+import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { doorbellFor } from "../jobs/doorbell.js";
 import type { JobRow } from "../jobs/sql.js";
 
@@ -75,27 +76,58 @@ export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promi
     if (op === "start") started.set(row.id, row);
     else succeeded.add(row.id);
   }
-  return requests.map((r) => (r.kind === "start" ? started.get(r.jobId) : succeeded.has(r.jobId)));
+  // A job asked to start twice in one batch starts once: the first request gets the row.
+  const handedOut = new Set<string>();
+  return requests.map((r) => {
+    if (r.kind !== "start") return succeeded.has(r.jobId);
+    if (handedOut.has(r.jobId)) return undefined;
+    handedOut.add(r.jobId);
+    return started.get(r.jobId);
+  });
 }
 
-const perPool = new WeakMap<pg.Pool, Batcher<WriteRequest, WriteOutcome>>();
+/**
+ * Runs a batch; if its statement fails for any reason but an unreachable
+ * database, runs each request alone, so a write the database refuses (say, a
+ * result it cannot store) fails only its own attempt, not the others that
+ * happened to share its batch. Unreachable: every request waits and retries.
+ */
+async function writeIsolated(pool: pg.Pool, requests: WriteRequest[]): Promise<(WriteOutcome | Error)[]> {
+  try {
+    return await writeBatch(pool, requests);
+  } catch (error) {
+    if (requests.length === 1 || isDatabaseUnavailable(error)) throw error;
+    return Promise.all(
+      requests.map((request) =>
+        writeBatch(pool, [request]).then(
+          ([outcome]) => outcome,
+          (alone: unknown) => (alone instanceof Error ? alone : new Error(String(alone))),
+        ),
+      ),
+    );
+  }
+}
+
+const perPool = new WeakMap<pg.Pool, Batcher<WriteRequest, WriteOutcome | Error>>();
 
 /** The write batcher of a pool (one pool per process, so one per process). */
-function writerFor(pool: pg.Pool): Batcher<WriteRequest, WriteOutcome> {
+async function submitWrite(pool: pg.Pool, request: WriteRequest): Promise<WriteOutcome> {
   let writer = perPool.get(pool);
   if (!writer) {
-    writer = new Batcher((requests) => writeBatch(pool, requests), { slots: 2 });
+    writer = new Batcher((requests) => writeIsolated(pool, requests), { slots: 2 });
     perPool.set(pool, writer);
   }
-  return writer;
+  const outcome = await writer.submit(request);
+  if (outcome instanceof Error) throw outcome;
+  return outcome;
 }
 
 /** Starts an attempt of `jobId` in this process's next batch. Undefined: not pending or retrying. */
 export function startAttemptBatched(pool: pg.Pool, jobId: string, processId: string | null) {
-  return writerFor(pool).submit({ kind: "start", jobId, processId }) as Promise<JobRow | undefined>;
+  return submitWrite(pool, { kind: "start", jobId, processId }) as Promise<JobRow | undefined>;
 }
 
 /** Records an attempt's result in this process's next batch. False: the attempt is stale. */
 export function recordSuccessBatched(pool: pg.Pool, jobId: string, fence: string, result: unknown) {
-  return writerFor(pool).submit({ kind: "succeed", jobId, fence, result }) as Promise<boolean>;
+  return submitWrite(pool, { kind: "succeed", jobId, fence, result }) as Promise<boolean>;
 }

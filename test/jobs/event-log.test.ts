@@ -86,4 +86,8 @@ test("cursors encode as '<txid>-<id>' and decode back; malformed ones are reject
   expect(decodeCursor("001000-0009")).toEqual(cursor);
   expect(decodeCursor("0-0")).toEqual({ txid: "0", id: "0" });
   expect(compareCursors(decodeCursor("0999-10") as typeof cursor, cursor)).toBe(-1);
+  // Only values the columns can hold (xid8, bigint): others could never name an event.
+  expect(decodeCursor("18446744073709551615-9223372036854775807")).toBeDefined();
+  expect(decodeCursor("18446744073709551616-1")).toBeUndefined();
+  expect(decodeCursor("1-9223372036854775808")).toBeUndefined();
 });

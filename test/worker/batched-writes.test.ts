@@ -6,7 +6,7 @@ import { Batcher } from "../../server/db/batcher.js";
 import { Doorbell } from "../../server/jobs/doorbell.js";
 import { jobHistory } from "../../server/jobs/event-log.js";
 import { EVENTS_CHANNEL, type JobRow } from "../../server/jobs/sql.js";
-import { writeBatch } from "../../server/worker/batched-writes.js";
+import { recordSuccessBatched, startAttemptBatched, writeBatch } from "../../server/worker/batched-writes.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { enqueueOne, gate, makeUser, sleep } from "../support/fixtures.js";
 
@@ -122,6 +122,33 @@ describe("writeBatch", () => {
     expect(await statuses(a)).toEqual(["pending", "running", "succeeded"]);
     expect(await statuses(b)).toEqual(["pending", "running"]);
     expect(await statuses(c)).toEqual(["pending", "running"]);
+  });
+});
+
+describe("batched writes through the batcher", () => {
+  test("a write the database refuses fails alone; the others in its batch are recorded", async () => {
+    const owner = await makeUser(t.db, "isolate@example.com");
+    const [a, b] = [await enqueueOne(t.pool, owner), await enqueueOne(t.pool, owner)];
+    const [rowA] = (await writeBatch(t.pool, [{ kind: "start", jobId: a, processId: null }])) as JobRow[];
+    // Same tick, one batch: a's result holds a NUL, which jsonb cannot store; b starts.
+    const [refused, started] = await Promise.allSettled([
+      recordSuccessBatched(t.pool, a, rowA?.fence as string, { text: "nul \u0000 here" }),
+      startAttemptBatched(t.pool, b, null),
+    ]);
+    expect(refused.status).toBe("rejected");
+    expect(started.status === "fulfilled" && (started.value as JobRow).status).toBe("running");
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: a } })).status).toBe("running");
+  });
+
+  test("a job asked to start twice in one batch starts once", async () => {
+    const owner = await makeUser(t.db, "twice@example.com");
+    const id = await enqueueOne(t.pool, owner);
+    const outcomes = await writeBatch(t.pool, [
+      { kind: "start", jobId: id, processId: null },
+      { kind: "start", jobId: id, processId: null },
+    ]);
+    expect((outcomes[0] as JobRow).attempt).toBe(1);
+    expect(outcomes[1]).toBeUndefined();
   });
 });
 
