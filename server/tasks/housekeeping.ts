@@ -20,6 +20,8 @@ export interface ScheduledTask {
   /** Slots missed while no worker ran are run at startup, if at most this old (ms; 0: none). */
   backfillMs: number;
   task: (services: { pool: pg.Pool; config: Config }) => Task;
+  /** Set when each run enqueues a job of this type (a recurring job declared on its task). */
+  jobType?: string;
 }
 
 /** Deletes idempotency keys past their window (expired keys are already ignored at read). */

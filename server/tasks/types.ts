@@ -72,6 +72,21 @@ export interface TaskDefinition<T extends JobType> {
     payload: JobPayload<T>,
   ) => Promise<{ field: string; message: string } | undefined>;
   run: (ctx: TaskContext<T>) => Promise<JobResult<T>>;
+  /** Recurring jobs of this type: each cron slot enqueues one job (see server/worker/schedules.ts). */
+  schedules?: readonly JobSchedule<T>[];
+}
+
+/** A recurring job, declared on its task: a cron slot enqueues one job of the task's type. */
+export interface JobSchedule<T extends JobType> {
+  /** Unique among all schedules: the cron identifier, and part of each job's idempotency key. */
+  name: string;
+  /** Standard five-field cron pattern (minute hour day month weekday), in UTC. */
+  cron: string;
+  description: string;
+  /** Slots missed while no worker ran are enqueued at startup, if at most this old (ms; default 0). */
+  backfillMs?: number;
+  /** The payload of the slot's job, checked by the type's schema at enqueue. */
+  payload: (slot: Date) => JobPayload<T>;
 }
 
 export function defineTask<T extends JobType>(definition: TaskDefinition<T>): TaskDefinition<T> {

@@ -18,14 +18,14 @@ import { CancellationListener } from "./cancellations.js";
 import { graphileLogger } from "./graphile-logger.js";
 import { Heartbeat } from "./heartbeat.js";
 import { type AttemptDeps, recordCrashedAttempt, runAttempt, ShutdownError } from "./run-attempt.js";
-import { cronItems, scheduledTaskList } from "./schedules.js";
+import { allSchedules, cronItems, scheduledTaskList } from "./schedules.js";
 
 /**
  * Per-type overrides of a task's backoff and time limits (tests and operators),
  * and of its handler (the benchmark's no-op, to measure the wrapper alone).
  */
 export type TaskTuning = Partial<
-  Record<JobType, Partial<Pick<TaskDefinition<JobType>, "backoff" | "timeouts" | "run">>>
+  Record<JobType, Partial<Pick<TaskDefinition<JobType>, "backoff" | "timeouts" | "run" | "schedules">>>
 >;
 
 /**
@@ -68,9 +68,13 @@ export async function startWorker(
   // Jobs are locked by the pool's id (batched fetching) or a worker's id.
   events.on("pool:create", ({ workerPool }) => heartbeat.addGraphileWorker(workerPool.id));
   events.on("worker:create", ({ worker }) => heartbeat.addGraphileWorker(worker.workerId));
-  const taskList: TaskList = scheduledTaskList(services);
-  for (const declared of Object.values(tasks) as TaskDefinition<JobType>[]) {
-    const task = { ...declared, ...options.tuning?.[declared.type] };
+  const definitions = (Object.values(tasks) as TaskDefinition<JobType>[]).map((declared) => ({
+    ...declared,
+    ...options.tuning?.[declared.type],
+  }));
+  const schedules = allSchedules(definitions);
+  const taskList: TaskList = scheduledTaskList(services, schedules);
+  for (const task of definitions) {
     taskList[task.type] = async (payload) => {
       const jobId = (payload as { jobId?: unknown } | null)?.jobId;
       if (typeof jobId !== "string") {
@@ -87,7 +91,7 @@ export async function startWorker(
       noHandleSignals: true,
       pollInterval: 1000,
       taskList,
-      parsedCronItems: cronItems(),
+      parsedCronItems: cronItems(schedules),
       preset: { worker: graphileBatching(config.WORKER_LOCAL_QUEUE_SIZE) },
       logger: graphileLogger(logger),
       events,

@@ -7,9 +7,20 @@ import path from "node:path";
 import { run } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLogger } from "../../server/logger.js";
+import { emailTask } from "../../server/tasks/email.js";
 import { pruneJobHistory, type ScheduledTask, scheduledTasks } from "../../server/tasks/housekeeping.js";
+import type { TaskDefinition } from "../../server/tasks/types.js";
 import { graphileLogger } from "../../server/worker/graphile-logger.js";
-import { cronItems, listSchedules, nextRunAfter } from "../../server/worker/schedules.js";
+import type { TaskTuning } from "../../server/worker/runner.js";
+import {
+  allSchedules,
+  cronItems,
+  listSchedules,
+  nextRunAfter,
+  SCHEDULER_EMAIL,
+} from "../../server/worker/schedules.js";
+import type { JobType } from "../../shared/jobs.js";
+import { startTestApp, type TestApp } from "../support/app.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { enqueueOne, makeUser, sleep } from "../support/fixtures.js";
 
@@ -137,5 +148,71 @@ describe("prune_job_history", () => {
     await expect(fs.access(file)).rejects.toThrow();
     expect(await pruneJobHistory(t.pool, 30)).toBe(0);
     await fs.rm(exportDir, { recursive: true, force: true });
+  });
+});
+
+describe("recurring jobs declared on a job type's task", () => {
+  const digest = {
+    name: "test_digest",
+    cron: "* * * * *",
+    description: "A digest email every minute",
+    backfillMs: 5 * 60_000,
+    payload: (slot: Date) => ({ to: "digest@example.com", subject: `Digest ${slot.toISOString()}`, body: "b" }),
+  };
+  const tuning: TaskTuning = {
+    email: {
+      schedules: [digest],
+      run: async () => ({ messageId: "<digest@test>", accepted: ["digest@example.com"], response: "250 OK" }),
+    },
+  };
+
+  test("they are listed with their job type next to the housekeeping", async () => {
+    const schedules = allSchedules([{ ...emailTask, ...tuning.email } as TaskDefinition<JobType>]);
+    expect(schedules.map((s) => [s.name, s.jobType ?? null])).toEqual([
+      ["cleanup_idempotency_keys", null],
+      ["cleanup_exports", null],
+      ["prune_job_history", null],
+      ["test_digest", "email"],
+    ]);
+    const listed = await listSchedules(t.pool, new Date(), schedules);
+    expect(listed.at(-1)).toMatchObject({ name: "test_digest", jobType: "email", cron: "* * * * *" });
+  });
+
+  test("each slot enqueues one typed job through the pipeline, with two worker processes on one database", async () => {
+    const seed = await openTestDb();
+    await seed.pool.query(
+      `INSERT INTO graphile_worker._private_known_crontabs (identifier, known_since, last_execution)
+       VALUES ('test_digest', now() - interval '1 hour', now() - interval '10 minutes')`,
+    );
+    const apps: TestApp[] = [];
+    try {
+      for (let i = 0; i < 2; i++) apps.push(await startTestApp({ DATABASE_URL: seed.url }, { tuning }));
+      const jobs = async () =>
+        (
+          await seed.pool.query<{ key: string; status: string; subject: string; email: string }>(
+            `SELECT j.idempotency_key AS key, j.status, j.payload->>'subject' AS subject, u.email
+               FROM jobs j JOIN users u ON u.id = j.owner_id WHERE j.type = 'email'`,
+          )
+        ).rows;
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const rows = await jobs();
+        if (rows.length >= 4 && rows.every((r) => r.status === "succeeded")) break;
+        await sleep(200);
+      }
+      await sleep(500); // a second job for a slot would have had time to appear
+      const rows = await jobs();
+      expect(rows.length).toBeGreaterThanOrEqual(4); // the backfilled minutes
+      expect(new Set(rows.map((r) => r.key)).size).toBe(rows.length);
+      for (const row of rows) {
+        const slot = row.key.replace("schedule:test_digest:", "");
+        expect(row.subject).toBe(`Digest ${slot}`);
+        expect(row.email).toBe(SCHEDULER_EMAIL);
+        expect(row.status).toBe("succeeded");
+      }
+    } finally {
+      for (const app of apps) await app.close();
+      await seed.close();
+    }
   });
 });

@@ -35,6 +35,7 @@ export function Schedules() {
                 <tr key={schedule.name} data-schedule={schedule.name}>
                   <td>
                     <strong className="mono">{schedule.name}</strong>
+                    {schedule.jobType && <span className="badge badge-scheduled">{schedule.jobType} job</span>}
                     <div className="muted small">{schedule.description}</div>
                   </td>
                   <td className="mono nowrap">{schedule.cron}</td>
