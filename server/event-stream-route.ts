@@ -50,6 +50,8 @@ function eventMessage(id: string, event: object): Buffer | string {
   return message;
 }
 
+const toBuffer = (message: Buffer | string) => (typeof message === "string" ? Buffer.from(message) : message);
+
 /** The input as tRPC reads it: `?input=` through the transformer, with Last-Event-ID merged in. */
 function readInput(req: express.Request): EventsInput | undefined {
   const url = new URL(req.originalUrl, "http://localhost");
@@ -97,9 +99,11 @@ export function eventStreamRoute(services: AppServices): express.RequestHandler 
     // The message framing is tRPC's (fields, then a blank line, then "\n").
     res.write(`event: connected\ndata: ${JSON.stringify(config.sse?.client ?? {})}\n\n\n`);
     try {
-      for await (const { id, event } of jobEventStream({ ...services, user }, input, from, abort.signal)) {
+      for await (const batch of jobEventStream({ ...services, user }, input, from, abort.signal)) {
         if (abort.signal.aborted || res.destroyed) break; // gone while the stream was reading
-        if (!res.write(eventMessage(id, event))) {
+        // One write per batch: the messages are built once for all subscribers, so this is a copy.
+        const messages = batch.map(({ id, event }) => eventMessage(id, event));
+        if (!res.write(messages.length === 1 ? messages[0] : Buffer.concat(messages.map(toBuffer)))) {
           // A slow reader: wait for the socket, and let the hub's per-subscriber limit apply meanwhile.
           await new Promise<void>((resolve) => {
             const done = () => {

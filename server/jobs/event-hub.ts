@@ -29,8 +29,12 @@ export class SubscriberOverflowError extends Error {
   }
 }
 
-/** A live subscription: an async iterator of events after `startCursor`. */
-export class Subscription implements AsyncIterable<ScopedEvent> {
+/**
+ * A live subscription: an async iterator of events after `startCursor`, in
+ * batches (everything buffered since the consumer last asked: one hand-over
+ * per hub read rather than per event).
+ */
+export class Subscription implements AsyncIterable<ScopedEvent[]> {
   private buffer: ScopedEvent[] = [];
   private wake: (() => void) | undefined;
   private failure: Error | undefined;
@@ -70,11 +74,12 @@ export class Subscription implements AsyncIterable<ScopedEvent> {
     this.wake?.();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<ScopedEvent> {
+  async *[Symbol.asyncIterator](): AsyncIterator<ScopedEvent[]> {
     while (!this.closed) {
-      const next = this.buffer.shift();
-      if (next) {
-        yield next;
+      if (this.buffer.length > 0) {
+        const batch = this.buffer;
+        this.buffer = [];
+        yield batch;
         continue;
       }
       if (this.failure) throw this.failure;

@@ -32,17 +32,23 @@ export interface EventStreamDeps {
   user: AuthUser;
 }
 
+export interface StreamedEvent {
+  id: string;
+  event: JobEvent;
+}
+
 /**
- * Yields `{ id, event }` from `from` (the hub's head when the request arrived)
- * or from `input.lastEventId`. Events the hub hands out are frozen and shared
- * by every subscriber; backfilled ones belong to this stream.
+ * Yields batches of `{ id, event }` from `from` (the hub's head when the
+ * request arrived) or from `input.lastEventId`: a backfill page, or what the
+ * hub delivered since the last batch. Events the hub hands out are frozen and
+ * shared by every subscriber; backfilled ones belong to this stream.
  */
 export async function* jobEventStream(
   deps: EventStreamDeps,
   input: EventsInput,
   from: Cursor,
   signal?: AbortSignal,
-): AsyncGenerator<{ id: string; event: JobEvent }> {
+): AsyncGenerator<StreamedEvent[]> {
   if (input.jobId) {
     await findJob(deps.db, deps.user, input.jobId).catch((error: unknown) => {
       if (error instanceof JobNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: error.message });
@@ -70,17 +76,22 @@ export async function* jobEventStream(
     if (compareCursors(cursor, live.startCursor) < 0) {
       for (;;) {
         const page = await jobEventsSince(deps.pool, cursor, scope, 500, { checkHeldBack: false });
-        for (const { cursor: at, event } of page.events) {
-          cursor = at;
-          yield { id: event.id, event };
+        const last = page.events.at(-1);
+        if (last) {
+          cursor = last.cursor;
+          yield page.events.map(({ event }) => ({ id: event.id, event }));
         }
         if (page.events.length < 500) break;
       }
     }
-    for await (const { cursor: at, event } of live) {
-      if (compareCursors(at, cursor) <= 0) continue; // already sent by the backfill
-      cursor = at;
-      yield { id: event.id, event };
+    for await (const delivered of live) {
+      const batch: StreamedEvent[] = [];
+      for (const { cursor: at, event } of delivered) {
+        if (compareCursors(at, cursor) <= 0) continue; // already sent by the backfill
+        cursor = at;
+        batch.push({ id: event.id, event });
+      }
+      if (batch.length > 0) yield batch;
     }
   } finally {
     signal?.removeEventListener("abort", stop);

@@ -88,6 +88,8 @@ export const jobsRouter = router({
     .use(({ ctx, next }) => next({ ctx: { streamFrom: ctx.hub.currentHead() } }))
     .subscription(async function* ({ ctx, input, signal }) {
       // The same stream the hand-written SSE route serves (server/event-stream-route.ts).
-      for await (const { id, event } of jobEventStream(ctx, input, ctx.streamFrom, signal)) yield tracked(id, event);
+      for await (const batch of jobEventStream(ctx, input, ctx.streamFrom, signal)) {
+        for (const { id, event } of batch) yield tracked(id, event);
+      }
     }),
 });
