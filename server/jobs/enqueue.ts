@@ -112,8 +112,9 @@ export async function enqueueJobs(
   // No keys to claim: one statement, atomic on its own, one round trip.
   if (byKey.size === 0) {
     // Small enqueues join those in flight in this process: one statement, one commit for all of them.
-    const records = jobRecords(ownerId, fresh);
-    if (records.length > 500) await insertJobs(pool, records);
+    const records = JSON.stringify(jobRecords(ownerId, fresh));
+    // A big enqueue is a batch of its own; small ones share a statement.
+    if (records.length > MAX_SHARED_JSON) await insertJobs(pool, records);
     else {
       const error = await enqueueBatcher(pool).submit(records);
       if (error) throw error;
@@ -134,7 +135,7 @@ export async function enqueueJobs(
       for (const position of job.positions) ids[position] = found.jobId;
       return false;
     });
-    if (toCreate.length > 0) await insertJobs(client, jobRecords(ownerId, toCreate));
+    if (toCreate.length > 0) await insertJobs(client, JSON.stringify(jobRecords(ownerId, toCreate)));
     return ids;
   });
 }
@@ -208,8 +209,6 @@ const INSERT_JOBS_SQL = `
   )
   SELECT pg_notify('${EVENTS_CHANNEL}', '') FROM queued`;
 
-type JobRecord = ReturnType<typeof jobRecords>[number];
-
 function jobRecords(ownerId: string, jobs: PreparedJob[]) {
   return jobs.map(({ id, item, fingerprint }) => {
     const task = taskFor(item.type);
@@ -228,22 +227,32 @@ function jobRecords(ownerId: string, jobs: PreparedJob[]) {
   });
 }
 
-async function insertJobs(db: Queryable, records: JobRecord[]): Promise<void> {
+/** Inserts jobs given as a JSON array of job records (see jobRecords). */
+async function insertJobs(db: Queryable, recordsJson: string): Promise<void> {
   await db.query({
     name: "typed_jobs_insert_jobs",
     text: INSERT_JOBS_SQL,
-    values: [JSON.stringify(records), GRAPHILE_MAX_ATTEMPTS],
+    values: [recordsJson, GRAPHILE_MAX_ATTEMPTS],
   });
 }
 
+/** An enqueue whose records' JSON is longer than this goes alone: a shared statement stays small. */
+const MAX_SHARED_JSON = 256 * 1024;
+
+/** Joins JSON arrays of records into one, without parsing them again. */
+function joinJsonArrays(arrays: string[]): string {
+  return `[${arrays.map((array) => array.slice(1, -1)).join(",")}]`;
+}
+
 /**
- * Runs the enqueues of a batch as one statement. If it fails, each enqueue is
- * run alone, so an error reaches only the caller whose jobs caused it and the
- * others are not lost. Answers each enqueue with its error, or undefined.
+ * Runs the enqueues of a batch (each a JSON array of records) as one
+ * statement. If it fails, each enqueue is run alone, so an error reaches only
+ * the caller whose jobs caused it and the others are not lost. Answers each
+ * enqueue with its error, or undefined.
  */
-async function insertBatch(pool: pg.Pool, enqueues: JobRecord[][]): Promise<(Error | undefined)[]> {
+async function insertBatch(pool: pg.Pool, enqueues: string[]): Promise<(Error | undefined)[]> {
   try {
-    await insertJobs(pool, enqueues.flat());
+    await insertJobs(pool, enqueues.length === 1 ? (enqueues[0] as string) : joinJsonArrays(enqueues));
     return enqueues.map(() => undefined);
   } catch (error) {
     // Unreachable (or the reply lost): the statement may have committed, so running each alone could insert twice.
@@ -259,10 +268,10 @@ async function insertBatch(pool: pg.Pool, enqueues: JobRecord[][]): Promise<(Err
   }
 }
 
-const batchers = new WeakMap<pg.Pool, Batcher<JobRecord[], Error | undefined>>();
+const batchers = new WeakMap<pg.Pool, Batcher<string, Error | undefined>>();
 
 /** The enqueue batcher of a pool (one pool per process, so one per process). */
-function enqueueBatcher(pool: pg.Pool): Batcher<JobRecord[], Error | undefined> {
+function enqueueBatcher(pool: pg.Pool): Batcher<string, Error | undefined> {
   let batcher = batchers.get(pool);
   if (!batcher) {
     batcher = new Batcher((enqueues) => insertBatch(pool, enqueues), { slots: 2, maxBatch: 100 });

@@ -230,3 +230,23 @@ test("enqueues made at the same time share one statement; one that fails there f
   );
   expect(txids[0]?.n).toBe(1);
 });
+
+test("a big enqueue goes in a statement of its own; small ones made with it still share one", async () => {
+  const owner = await makeUser(t.db, "big@example.com");
+  const enqueue = (body: string) =>
+    enqueueJobs(t.pool, owner.id, [emailItem({ payload: { to: "t@example.com", subject: "S", body } })], {
+      idempotencyTtlHours: 24,
+    }).then(([id]) => id as string);
+  const [big, ...small] = await Promise.all([enqueue("x".repeat(300_000)), enqueue("a"), enqueue("b"), enqueue("c")]);
+  const txidOf = async (ids: string[]) =>
+    (
+      await t.pool.query<{ txid: string }>(
+        "SELECT DISTINCT txid::text AS txid FROM job_events WHERE job_id = ANY($1::uuid[])",
+        [ids],
+      )
+    ).rows.map((r) => r.txid);
+  const shared = await txidOf(small);
+  expect(shared).toHaveLength(1);
+  expect(await txidOf([big as string])).not.toEqual(shared);
+  expect((await t.db.job.findUniqueOrThrow({ where: { id: big as string } })).payload).toMatchObject({ subject: "S" });
+});
