@@ -77,17 +77,6 @@ async function freshDatabase(poolSize = concurrency + 4): Promise<{ url: string;
   return { url: url.toString(), pool };
 }
 
-/** BENCH_DEBUG: WAL flushes during a measurement (pg_stat_wal), to see what the disk does. */
-async function walSyncs(pool: pg.Pool): Promise<number> {
-  if (!process.env.BENCH_DEBUG) return 0;
-  // PostgreSQL 18 counts WAL fsyncs in pg_stat_io; earlier versions in pg_stat_wal.
-  const sql = "SELECT sum(fsyncs) AS n FROM pg_stat_io WHERE object = 'wal'";
-  const rows = await pool
-    .query<{ n: string }>(sql)
-    .catch(() => pool.query<{ n: string }>("SELECT wal_sync AS n FROM pg_stat_wal"));
-  return Number(rows.rows[0]?.n ?? 0);
-}
-
 async function waitUntil(check: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -128,7 +117,6 @@ async function rawDrain(jobs: number, batched: boolean): Promise<number> {
       "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(SELECT ROW('noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec FROM generate_series(1, $1)))",
       [jobs],
     );
-    const syncs = await walSyncs(pool);
     const started = Date.now();
     const runner: Runner = await run({
       pgPool: pool,
@@ -141,7 +129,6 @@ async function rawDrain(jobs: number, batched: boolean): Promise<number> {
     });
     await waitUntil(async () => (await count(pool, "SELECT count(*) AS n FROM graphile_worker._private_jobs")) === 0);
     const rate = jobs / ((Date.now() - started) / 1000);
-    if (process.env.BENCH_DEBUG) process.stderr.write(`raw ${batched}: ${(await walSyncs(pool)) - syncs} WAL syncs\n`);
     await runner.stop();
     return rate;
   } finally {
@@ -171,15 +158,12 @@ async function ourDrain(jobs: number, measured = jobs): Promise<number> {
         },
       );
     }
-    const syncs = await walSyncs(pool);
     const started = Date.now();
     const app = await startBenchApp(url, {}, true);
-    if (process.env.BENCH_DEBUG) process.stderr.write(`app started after ${Date.now() - started} ms\n`);
     await waitUntil(
       async () => (await count(pool, "SELECT count(*) AS n FROM jobs WHERE status = 'succeeded'")) >= measured,
     );
     const rate = measured / ((Date.now() - started) / 1000);
-    if (process.env.BENCH_DEBUG) process.stderr.write(`ours: ${(await walSyncs(pool)) - syncs} WAL syncs\n`);
     await app.stop(1000);
     return rate;
   } finally {

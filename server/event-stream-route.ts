@@ -39,18 +39,16 @@ function serialise(value: unknown): string {
   return JSON.stringify(config.transformer.output.serialize(value));
 }
 
-function eventMessage(id: string, event: object): Buffer | string {
-  const build = () => `data: ${serialise(event)}\nid: ${id}\n\n\n`;
+function eventMessage(id: string, event: object): Buffer {
+  const build = () => Buffer.from(`data: ${serialise(event)}\nid: ${id}\n\n\n`);
   if (!Object.isFrozen(event)) return build();
   let message = messageOf.get(event);
   if (message === undefined) {
-    message = Buffer.from(build());
+    message = build();
     messageOf.set(event, message);
   }
   return message;
 }
-
-const toBuffer = (message: Buffer | string) => (typeof message === "string" ? Buffer.from(message) : message);
 
 /** The input as tRPC reads it: `?input=` through the transformer, with Last-Event-ID merged in. */
 function readInput(req: express.Request): EventsInput | undefined {
@@ -103,7 +101,7 @@ export function eventStreamRoute(services: AppServices): express.RequestHandler 
         if (abort.signal.aborted || res.destroyed) break; // gone while the stream was reading
         // One write per batch: the messages are built once for all subscribers, so this is a copy.
         const messages = batch.map(({ id, event }) => eventMessage(id, event));
-        if (!res.write(messages.length === 1 ? messages[0] : Buffer.concat(messages.map(toBuffer)))) {
+        if (!res.write(messages.length === 1 ? messages[0] : Buffer.concat(messages))) {
           // A slow reader: wait for the socket, and let the hub's per-subscriber limit apply meanwhile.
           await new Promise<void>((resolve) => {
             const done = () => {

@@ -11,30 +11,8 @@ import { isDatabaseUnavailable } from "./db/unavailable.js";
 import { IdempotencyConflictError, IllegalTransitionError, JobNotFoundError } from "./jobs/errors.js";
 import { EndpointNotFoundError } from "./webhooks/endpoints.js";
 
-/**
- * The shared transformer, with one addition on the way out: a frozen value is
- * serialised once and reused. The event hub freezes each event it fans out, so
- * an event sent to 1,000 subscribers is serialised once, not 1,000 times.
- */
-const serialisedOnce = new WeakMap<object, unknown>();
-const serverTransformer = {
-  input: transformer,
-  output: {
-    serialize(value: unknown): unknown {
-      if (typeof value !== "object" || value === null || !Object.isFrozen(value)) return transformer.serialize(value);
-      let serialised = serialisedOnce.get(value);
-      if (serialised === undefined) {
-        serialised = transformer.serialize(value);
-        serialisedOnce.set(value, serialised);
-      }
-      return serialised;
-    },
-    deserialize: transformer.deserialize,
-  },
-};
-
 const t = initTRPC.context<Context>().create({
-  transformer: serverTransformer,
+  transformer,
   isDev: process.env.NODE_ENV !== "production",
   errorFormatter({ shape, error }) {
     const issues = zodIssuesOf(error.cause);

@@ -15,12 +15,18 @@ export interface BatcherOptions {
   slots?: number;
   /** Upper bound on one batch's requests (parameter arrays stay small). */
   maxBatch?: number;
+  /**
+   * When a batch of several fails with an error this accepts, each of its
+   * requests runs again alone, so a request the database refuses fails only
+   * its own caller. Without it (or when it says no), the whole batch fails.
+   */
+  retryAlone?: (error: unknown) => boolean;
 }
 
 /**
  * Collects requests and runs them in batches. `run` answers each request in
- * order; a failed batch fails all its requests (callers that must isolate
- * failures do so inside `run`).
+ * order; a failed batch fails all its requests, unless `retryAlone` says to
+ * run them one by one.
  */
 export class Batcher<In, Out> {
   private queue: { input: In; resolve: (out: Out) => void; reject: (error: unknown) => void }[] = [];
@@ -28,6 +34,7 @@ export class Batcher<In, Out> {
   private scheduled = false;
   private readonly slots: number;
   private readonly maxBatch: number;
+  private readonly retryAlone: (error: unknown) => boolean;
 
   constructor(
     private readonly run: (inputs: In[]) => Promise<Out[]>,
@@ -35,6 +42,7 @@ export class Batcher<In, Out> {
   ) {
     this.slots = options.slots ?? 1;
     this.maxBatch = options.maxBatch ?? 500;
+    this.retryAlone = options.retryAlone ?? (() => false);
   }
 
   submit(input: In): Promise<Out> {
@@ -60,8 +68,16 @@ export class Batcher<In, Out> {
           (outputs) => {
             for (const [i, request] of batch.entries()) request.resolve(outputs[i] as Out);
           },
-          (error: unknown) => {
-            for (const request of batch) request.reject(error);
+          async (error: unknown) => {
+            if (batch.length === 1 || !this.retryAlone(error)) {
+              for (const request of batch) request.reject(error);
+              return;
+            }
+            await Promise.all(
+              batch.map((request) =>
+                this.run([request.input]).then(([out]) => request.resolve(out as Out), request.reject),
+              ),
+            );
           },
         )
         .finally(() => {

@@ -24,6 +24,19 @@ export function createPrisma(pool: pg.Pool): PrismaClient {
   return new PrismaClient({ adapter: new PrismaPg(pool) });
 }
 
+/** A lazily made value per pool: one pool per process, so one per process (a batcher, a doorbell). */
+export function perPool<T>(create: (pool: pg.Pool) => T): (pool: pg.Pool) => T {
+  const made = new WeakMap<pg.Pool, T>();
+  return (pool) => {
+    let value = made.get(pool);
+    if (value === undefined) {
+      value = create(pool);
+      made.set(pool, value);
+    }
+    return value;
+  };
+}
+
 /** Runs `fn` in a transaction on one pooled client; rolls back on any error. */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();

@@ -12,6 +12,7 @@
  * committed, and the hub also polls (see event-hub.ts) in case a ring is lost.
  */
 import type pg from "pg";
+import { perPool } from "../db/pool.js";
 import { EVENTS_CHANNEL } from "./sql.js";
 
 // One statement, so a failure rolls back its own implicit transaction and never
@@ -61,14 +62,5 @@ export class Doorbell {
   }
 }
 
-const perPool = new WeakMap<pg.Pool, Doorbell>();
-
 /** The doorbell of a pool (one pool per process, so one doorbell per process). */
-export function doorbellFor(pool: pg.Pool): Doorbell {
-  let doorbell = perPool.get(pool);
-  if (!doorbell) {
-    doorbell = new Doorbell(pool);
-    perPool.set(pool, doorbell);
-  }
-  return doorbell;
-}
+export const doorbellFor = perPool((pool) => new Doorbell(pool));

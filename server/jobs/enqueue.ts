@@ -10,7 +10,7 @@ import type pg from "pg";
 import type { JobType } from "../../shared/jobs.js";
 import { type EnqueueItem, enqueueItemSchema } from "../../shared/jobs.js";
 import { Batcher } from "../db/batcher.js";
-import { withTransaction } from "../db/pool.js";
+import { perPool, withTransaction } from "../db/pool.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { taskFor } from "../tasks/index.js";
 import type { TaskDefinition } from "../tasks/types.js";
@@ -115,10 +115,7 @@ export async function enqueueJobs(
     const records = JSON.stringify(jobRecords(ownerId, fresh));
     // A big enqueue is a batch of its own; small ones share a statement.
     if (records.length > MAX_SHARED_JSON) await insertJobs(pool, records);
-    else {
-      const error = await enqueueBatcher(pool).submit(records);
-      if (error) throw error;
-    }
+    else await enqueueBatcher(pool).submit(records);
     return ids;
   }
 
@@ -245,37 +242,19 @@ function joinJsonArrays(arrays: string[]): string {
 }
 
 /**
- * Runs the enqueues of a batch (each a JSON array of records) as one
- * statement. If it fails, each enqueue is run alone, so an error reaches only
- * the caller whose jobs caused it and the others are not lost. Answers each
- * enqueue with its error, or undefined.
+ * Small enqueues of this process share a statement and a commit. If the shared
+ * statement fails, each enqueue runs alone (see Batcher), so an error reaches
+ * only the caller whose jobs caused it; not when the database is unreachable,
+ * since the statement may have committed and running each alone could insert
+ * twice.
  */
-async function insertBatch(pool: pg.Pool, enqueues: string[]): Promise<(Error | undefined)[]> {
-  try {
-    await insertJobs(pool, enqueues.length === 1 ? (enqueues[0] as string) : joinJsonArrays(enqueues));
-    return enqueues.map(() => undefined);
-  } catch (error) {
-    // Unreachable (or the reply lost): the statement may have committed, so running each alone could insert twice.
-    if (enqueues.length === 1 || isDatabaseUnavailable(error)) return enqueues.map(() => error as Error);
-    return Promise.all(
-      enqueues.map((records) =>
-        insertJobs(pool, records).then(
-          () => undefined,
-          (alone: unknown) => alone as Error,
-        ),
-      ),
-    );
-  }
-}
-
-const batchers = new WeakMap<pg.Pool, Batcher<string, Error | undefined>>();
-
-/** The enqueue batcher of a pool (one pool per process, so one per process). */
-function enqueueBatcher(pool: pg.Pool): Batcher<string, Error | undefined> {
-  let batcher = batchers.get(pool);
-  if (!batcher) {
-    batcher = new Batcher((enqueues) => insertBatch(pool, enqueues), { slots: 2, maxBatch: 100 });
-    batchers.set(pool, batcher);
-  }
-  return batcher;
-}
+const enqueueBatcher = perPool(
+  (pool) =>
+    new Batcher<string, void>(
+      async (enqueues) => {
+        await insertJobs(pool, enqueues.length === 1 ? (enqueues[0] as string) : joinJsonArrays(enqueues));
+        return enqueues.map(() => undefined);
+      },
+      { slots: 2, maxBatch: 100, retryAlone: (error) => !isDatabaseUnavailable(error) },
+    ),
+);

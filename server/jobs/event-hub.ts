@@ -201,7 +201,7 @@ export class EventHub {
       const page = await jobEventsSince(this.pool, head, {}, 1000);
       for (const event of page.events) {
         this.head = event.cursor;
-        // Frozen: shared by every subscriber, and serialised once for all (see trpc.ts).
+        // Frozen: shared by every subscriber, and serialised once for all (see event-stream-route.ts).
         Object.freeze(event.event);
         for (const subscription of this.subscribers) {
           if (subscription.matches(event)) subscription.push(event);

@@ -16,6 +16,7 @@
 import type pg from "pg";
 import { statusesLeadingTo } from "../../shared/states.js";
 import { Batcher } from "../db/batcher.js";
+import { perPool } from "../db/pool.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { doorbellFor } from "../jobs/doorbell.js";
 import type { JobRow } from "../jobs/sql.js";
@@ -34,8 +35,8 @@ export type WriteOutcome = JobRow | undefined | boolean;
  * never in the same batch: the success is requested after the start returned.
  */
 export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promise<WriteOutcome[]> {
-  const starts = requests.filter((r) => r.kind === "start");
-  const successes = requests.filter((r) => r.kind === "succeed");
+  const starts = requests.flatMap((r) => (r.kind === "start" ? [r] : []));
+  const successes = requests.flatMap((r) => (r.kind === "succeed" ? [r] : []));
   const { rows } = await pool.query<JobRow & { op: "start" | "succeed" }>({
     // Prepared once per connection: planning this statement costs more than running it.
     name: "typed_jobs_write_batch",
@@ -65,8 +66,8 @@ export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promi
       starts.map((r) => r.processId),
       statusesLeadingTo("running"),
       successes.map((r) => r.jobId),
-      successes.map((r) => (r as { fence: string }).fence),
-      successes.map((r) => JSON.stringify((r as { result: unknown }).result)),
+      successes.map((r) => r.fence),
+      successes.map((r) => JSON.stringify(r.result)),
     ],
   });
   if (rows.length > 0) doorbellFor(pool).ring();
@@ -87,47 +88,25 @@ export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promi
 }
 
 /**
- * Runs a batch; if its statement fails for any reason but an unreachable
- * database, runs each request alone, so a write the database refuses (say, a
- * result it cannot store) fails only its own attempt, not the others that
- * happened to share its batch. Unreachable: every request waits and retries.
+ * The write batcher of a pool. A write the database refuses (say, a result it
+ * cannot store) fails only its own attempt: the batch is run again one request
+ * at a time (see Batcher). An unreachable database fails them all, and each
+ * caller waits and retries.
  */
-async function writeIsolated(pool: pg.Pool, requests: WriteRequest[]): Promise<(WriteOutcome | Error)[]> {
-  try {
-    return await writeBatch(pool, requests);
-  } catch (error) {
-    if (requests.length === 1 || isDatabaseUnavailable(error)) throw error;
-    return Promise.all(
-      requests.map((request) =>
-        writeBatch(pool, [request]).then(
-          ([outcome]) => outcome,
-          (alone: unknown) => (alone instanceof Error ? alone : new Error(String(alone))),
-        ),
-      ),
-    );
-  }
-}
-
-const perPool = new WeakMap<pg.Pool, Batcher<WriteRequest, WriteOutcome | Error>>();
-
-/** The write batcher of a pool (one pool per process, so one per process). */
-async function submitWrite(pool: pg.Pool, request: WriteRequest): Promise<WriteOutcome> {
-  let writer = perPool.get(pool);
-  if (!writer) {
-    writer = new Batcher((requests) => writeIsolated(pool, requests), { slots: 2 });
-    perPool.set(pool, writer);
-  }
-  const outcome = await writer.submit(request);
-  if (outcome instanceof Error) throw outcome;
-  return outcome;
-}
+const writerFor = perPool(
+  (pool) =>
+    new Batcher((requests: WriteRequest[]) => writeBatch(pool, requests), {
+      slots: 2,
+      retryAlone: (error) => !isDatabaseUnavailable(error),
+    }),
+);
 
 /** Starts an attempt of `jobId` in this process's next batch. Undefined: not pending or retrying. */
 export function startAttemptBatched(pool: pg.Pool, jobId: string, processId: string | null) {
-  return submitWrite(pool, { kind: "start", jobId, processId }) as Promise<JobRow | undefined>;
+  return writerFor(pool).submit({ kind: "start", jobId, processId }) as Promise<JobRow | undefined>;
 }
 
 /** Records an attempt's result in this process's next batch. False: the attempt is stale. */
 export function recordSuccessBatched(pool: pg.Pool, jobId: string, fence: string, result: unknown) {
-  return submitWrite(pool, { kind: "succeed", jobId, fence, result }) as Promise<boolean>;
+  return writerFor(pool).submit({ kind: "succeed", jobId, fence, result }) as Promise<boolean>;
 }
