@@ -25,6 +25,16 @@ const numeric = (id: string) => {
   return { txid: txid ?? 0n, row: row ?? 0n };
 };
 
+// The horizon is cluster-wide: a transaction open in another test file's
+// database holds our committed events back for a moment, so wait it out.
+async function settledEventsSince(cursor: typeof START, ownerId: string) {
+  for (let tries = 0; ; tries++) {
+    const read = await jobEventsSince(t.pool, cursor, { ownerId });
+    if (!read.heldBack || tries === 200) return read;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 test("events come back in numeric (txid, id) order, not text order", async () => {
   const owner = await makeUser(t.db, "order@example.com");
   // One transaction, so one txid and ids crossing a digit boundary (…9, 10, 11…).
@@ -36,7 +46,7 @@ test("events come back in numeric (txid, id) order, not text order", async () =>
   );
   // Many transactions, so txids that differ.
   for (let i = 0; i < 5; i++) await enqueueJobs(t.pool, owner.id, [emailItem()], { idempotencyTtlHours: 24 });
-  const { events } = await jobEventsSince(t.pool, START, { ownerId: owner.id });
+  const { events } = await settledEventsSince(START, owner.id);
   expect(events).toHaveLength(30);
   for (let i = 1; i < events.length; i++) {
     const a = numeric(events[i - 1]?.event.id ?? "");
@@ -50,7 +60,7 @@ test("events come back in numeric (txid, id) order, not text order", async () =>
 test("a reader does not see past a transaction that is still open, then sees everything once it commits", async () => {
   const owner = await makeUser(t.db, "horizon@example.com");
   const [first] = await enqueueJobs(t.pool, owner.id, [emailItem()], { idempotencyTtlHours: 24 });
-  const before = await jobEventsSince(t.pool, START, { ownerId: owner.id });
+  const before = await settledEventsSince(START, owner.id);
   const cursor = before.events.at(-1)?.cursor ?? START;
   expect(before.events.map((e) => e.event.jobId)).toEqual([first]);
 
@@ -68,7 +78,7 @@ test("a reader does not see past a transaction that is still open, then sees eve
   expect(held.heldBack).toBe(true);
   commit.open();
   await open;
-  const after = await jobEventsSince(t.pool, cursor, { ownerId: owner.id });
+  const after = await settledEventsSince(cursor, owner.id);
   expect(after.events).toHaveLength(1);
 });
 
