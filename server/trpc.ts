@@ -8,7 +8,13 @@ import { ZodError, type z } from "zod";
 import { transformer } from "../shared/transformer.js";
 import type { Context } from "./context.js";
 import { isDatabaseUnavailable } from "./db/unavailable.js";
-import { IdempotencyConflictError, IllegalTransitionError, JobNotFoundError } from "./jobs/errors.js";
+import {
+  IdempotencyConflictError,
+  IllegalTransitionError,
+  JobNotFoundError,
+  WorkflowConflictError,
+  WorkflowNotFoundError,
+} from "./jobs/errors.js";
 import { EndpointNotFoundError } from "./webhooks/endpoints.js";
 
 const t = initTRPC.context<Context>().create({
@@ -41,10 +47,18 @@ function describeIssues(issues: z.core.$ZodIssue[]): string {
 
 /** Maps errors thrown by the job modules to tRPC codes. */
 function toTrpcError(cause: unknown): TRPCError | undefined {
-  if (cause instanceof JobNotFoundError || cause instanceof EndpointNotFoundError) {
+  if (
+    cause instanceof JobNotFoundError ||
+    cause instanceof EndpointNotFoundError ||
+    cause instanceof WorkflowNotFoundError
+  ) {
     return new TRPCError({ code: "NOT_FOUND", message: cause.message, cause });
   }
-  if (cause instanceof IllegalTransitionError || cause instanceof IdempotencyConflictError) {
+  if (
+    cause instanceof IllegalTransitionError ||
+    cause instanceof IdempotencyConflictError ||
+    cause instanceof WorkflowConflictError
+  ) {
     return new TRPCError({ code: "CONFLICT", message: cause.message, cause });
   }
   const issues = zodIssuesOf(cause);

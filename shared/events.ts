@@ -4,7 +4,13 @@
  */
 import type { DlqReason, JobStatus } from "./states.js";
 
-export type JobEventKind = "transition" | "progress";
+/**
+ * transition and progress: a job's. workflow: a workflow's state or progress
+ * changed; then jobId is the workflow's id, jobType is "workflow", status is
+ * the workflow's (see shared/workflows.ts) and progress is
+ * { percent, stepsDone, stepsTotal, name }.
+ */
+export type JobEventKind = "transition" | "progress" | "workflow";
 
 export interface JobEvent {
   /** Opaque cursor; pass it back as lastEventId to resume after this event. */

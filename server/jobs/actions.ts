@@ -12,6 +12,7 @@ import type { Db } from "../db/pool.js";
 import { withTransaction } from "../db/pool.js";
 import { taskFor } from "../tasks/index.js";
 import { CANCEL_CHANNEL } from "../worker/cancellations.js";
+import { changeStep } from "../workflows/engine.js";
 import { IllegalTransitionError } from "./errors.js";
 import { findJob, ownerScope } from "./queries.js";
 import { queueAttempt } from "./sql.js";
@@ -30,13 +31,16 @@ async function conflict(pool: pg.Pool, jobId: string, action: string): Promise<n
 export async function cancelJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: string) {
   await findJob(db, user, jobId);
   const row = await withTransaction(pool, async (client) => {
-    const updated = await applyTransition(client, {
-      jobId,
-      to: "cancelled",
-      from: ["pending", "retrying", "running"],
-      set: { completed_at: "now()" },
-      event: {},
-    });
+    // A workflow's step: its workflow advances (fails, unless a chord takes the failure) in this transaction.
+    const updated = await changeStep(client, jobId, () =>
+      applyTransition(client, {
+        jobId,
+        to: "cancelled",
+        from: ["pending", "retrying", "running"],
+        set: { completed_at: "now()" },
+        event: {},
+      }),
+    );
     if (updated) {
       await client.query("SELECT graphile_worker.remove_job($1)", [jobId]);
       await client.query("SELECT pg_notify($1, $2)", [CANCEL_CHANNEL, jobId]);
@@ -51,26 +55,29 @@ export async function cancelJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: st
 async function requeueIn(client: pg.PoolClient, jobId: string, type: string) {
   if (!isJobType(type)) throw new Error(`Job ${jobId} has unknown type ${type}`);
   const task = taskFor(type);
-  const updated = await applyTransition(client, {
-    jobId,
-    to: "pending",
-    from: ["failed"],
-    set: {
-      attempt: "0",
-      max_attempts: "$4",
-      result: "NULL",
-      progress: "NULL",
-      error: "NULL",
-      error_stack: "NULL",
-      dlq_reason: "NULL",
-      discarded_at: "NULL",
-      started_at: "NULL",
-      completed_at: "NULL",
-      run_at: "now()",
-    },
-    params: [task.maxAttempts],
-    event: {},
-  });
+  const transition = () =>
+    applyTransition(client, {
+      jobId,
+      to: "pending",
+      from: ["failed"],
+      set: {
+        attempt: "0",
+        max_attempts: "$4",
+        result: "NULL",
+        progress: "NULL",
+        error: "NULL",
+        error_stack: "NULL",
+        dlq_reason: "NULL",
+        discarded_at: "NULL",
+        started_at: "NULL",
+        completed_at: "NULL",
+        run_at: "now()",
+      },
+      params: [task.maxAttempts],
+      event: {},
+    });
+  // A workflow's failed step: requeuing it resumes the workflow from there.
+  const updated = await changeStep(client, jobId, transition, { resume: true });
   if (updated) {
     await queueAttempt(client, {
       type: task.type,

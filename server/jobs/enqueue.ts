@@ -187,14 +187,15 @@ async function claimIdempotencyKeys(
 const INSERT_JOBS_SQL = `
   WITH input AS (
     SELECT x.id, x.owner_id, x.type, x.payload, x.max_attempts, x.queue, coalesce(x.run_at, now())::timestamptz(3) AS run_at,
-           coalesce(x.priority, 0::smallint) AS priority, x.idempotency_key, x.payload_fingerprint
+           coalesce(x.priority, 0::smallint) AS priority, x.idempotency_key, x.payload_fingerprint, x.workflow_id
       FROM jsonb_to_recordset($1::jsonb) AS x(
         id uuid, owner_id uuid, type text, payload jsonb, max_attempts int, queue text, run_at timestamptz,
-        priority smallint, idempotency_key text, payload_fingerprint text)
+        priority smallint, idempotency_key text, payload_fingerprint text, workflow_id uuid)
   ), created AS (
     INSERT INTO jobs (id, owner_id, type, payload, status, max_attempts, run_at, priority,
-                      idempotency_key, payload_fingerprint)
-    SELECT id, owner_id, type, payload, 'pending', max_attempts, run_at, priority, idempotency_key, payload_fingerprint
+                      idempotency_key, payload_fingerprint, workflow_id)
+    SELECT id, owner_id, type, payload, 'pending', max_attempts, run_at, priority, idempotency_key, payload_fingerprint,
+           workflow_id
       FROM input
   ), first_events AS (
     INSERT INTO job_events (job_id, owner_id, job_type, kind, status, attempt)
@@ -206,7 +207,7 @@ const INSERT_JOBS_SQL = `
   )
   SELECT pg_notify('${EVENTS_CHANNEL}', '') FROM queued`;
 
-function jobRecords(ownerId: string, jobs: PreparedJob[]) {
+function jobRecords(ownerId: string, jobs: PreparedJob[], workflowId?: string) {
   return jobs.map(({ id, item, fingerprint }) => {
     const task = taskFor(item.type);
     return {
@@ -220,8 +221,30 @@ function jobRecords(ownerId: string, jobs: PreparedJob[]) {
       priority: item.priority,
       idempotency_key: item.idempotencyKey,
       payload_fingerprint: fingerprint,
+      workflow_id: workflowId,
     };
   });
+}
+
+/**
+ * Enqueues a workflow's steps inside the caller's transaction (the one that
+ * holds the workflow's lock and records what released them). The payloads
+ * were already checked by their schemas.
+ */
+export async function insertStepJobs(
+  client: pg.PoolClient,
+  ownerId: string,
+  workflowId: string,
+  steps: { id: string; type: JobType; payload: unknown }[],
+): Promise<void> {
+  if (steps.length === 0) return;
+  const jobs = steps.map(({ id, type, payload }) => ({
+    id,
+    item: { type, payload } as EnqueueItem,
+    fingerprint: payloadFingerprint(type, payload),
+    positions: [],
+  }));
+  await insertJobs(client, JSON.stringify(jobRecords(ownerId, jobs, workflowId)));
 }
 
 /** Inserts jobs given as a JSON array of job records (see jobRecords). */

@@ -50,3 +50,19 @@ export class FieldIssuesError extends Error {
     this.name = "FieldIssuesError";
   }
 }
+
+/** The workflow does not exist or is not the caller's. */
+export class WorkflowNotFoundError extends Error {
+  constructor(workflowId: string) {
+    super(`Workflow ${workflowId} not found`);
+    this.name = "WorkflowNotFoundError";
+  }
+}
+
+/** The action is not legal in the workflow's current state. */
+export class WorkflowConflictError extends Error {
+  constructor(workflowId: string, status: string, action: string) {
+    super(`Cannot ${action} workflow ${workflowId}: it is ${status}`);
+    this.name = "WorkflowConflictError";
+  }
+}

@@ -5,7 +5,7 @@
  * a row that commits late can never land behind a cursor already handed out:
  * the stream is gap-free without serialising writers.
  */
-import type { JobEvent } from "../../shared/events.js";
+import type { JobEvent, JobEventKind } from "../../shared/events.js";
 import type { DlqReason, JobStatus } from "../../shared/states.js";
 import type { Queryable } from "./sql.js";
 
@@ -58,7 +58,7 @@ interface EventRow {
   job_id: string;
   owner_id: string;
   job_type: string;
-  kind: "transition" | "progress";
+  kind: JobEventKind;
   status: JobStatus;
   attempt: number;
   progress: Record<string, unknown> | null;
@@ -91,7 +91,8 @@ function toScopedEvent(row: EventRow): ScopedEvent {
 
 // The text aliases shadow the columns in ORDER BY, so queries order by the
 // qualified names (job_events.txid, job_events.id): numeric, not text, order.
-const COLUMNS = `txid::text AS txid, id::text AS id, job_id, owner_id, job_type, kind, status, attempt,
+// A workflow's own events (kind "workflow") have no job: their jobId is the workflow's id.
+const COLUMNS = `txid::text AS txid, id::text AS id, coalesce(job_id, workflow_id) AS job_id, owner_id, job_type, kind, status, attempt,
                  progress, error, reason, next_run_at, at`;
 
 export interface EventsPage {

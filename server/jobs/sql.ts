@@ -55,4 +55,6 @@ export interface JobRow {
   updated_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
+  /** The workflow this job is a step of (server/workflows/), if any. */
+  workflow_id: string | null;
 }

@@ -7,6 +7,7 @@ import { jobsRouter } from "./jobs.js";
 import { schedulesRouter } from "./schedules.js";
 import { statsRouter } from "./stats.js";
 import { webhooksRouter } from "./webhooks.js";
+import { workflowsRouter } from "./workflows.js";
 
 export const appRouter = router({
   auth: authRouter,
@@ -16,6 +17,7 @@ export const appRouter = router({
   schedules: schedulesRouter,
   devMail: devMailRouter,
   webhooks: webhooksRouter,
+  workflows: workflowsRouter,
 });
 
 export type AppRouter = typeof appRouter;

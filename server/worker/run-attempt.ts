@@ -19,6 +19,7 @@ import { applyTransition, currentStatus, recordProgress } from "../jobs/transiti
 import type { Logger } from "../logger.js";
 import { PermanentError, TransientError } from "../tasks/errors.js";
 import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
+import { changeStepInTransaction } from "../workflows/engine.js";
 import { recordSuccessBatched, startAttemptBatched } from "./batched-writes.js";
 
 const PROGRESS_INTERVAL_MS = 250;
@@ -124,6 +125,7 @@ export async function recordCrashedAttempt(
   });
 }
 
+/** Fails the attempt into the dead-letter queue; a workflow step's workflow advances with it. */
 function fail(
   pool: TaskServices["pool"],
   jobId: string,
@@ -132,15 +134,38 @@ function fail(
   error: string,
   stack: string | null,
 ) {
-  return applyTransition(pool, {
-    jobId,
-    to: "failed",
-    from: ["running"],
-    fence,
-    set: { error: "$4", error_stack: "$5", dlq_reason: "$6", completed_at: "now()", discarded_at: "NULL" },
-    params: [error, stack, reason],
-    event: { error, reason },
-  });
+  return changeStepInTransaction(pool, jobId, (client) =>
+    applyTransition(client, {
+      jobId,
+      to: "failed",
+      from: ["running"],
+      fence,
+      set: { error: "$4", error_stack: "$5", dlq_reason: "$6", completed_at: "now()", discarded_at: "NULL" },
+      params: [error, stack, reason],
+      event: { error, reason },
+    }),
+  );
+}
+
+/**
+ * Records an attempt's result. A plain job joins this process's batch of
+ * writes; a workflow step settles in a transaction that also releases the
+ * steps waiting for it (server/workflows/engine.ts).
+ */
+async function recordSuccess(pool: TaskServices["pool"], job: JobRow, result: unknown): Promise<boolean> {
+  if (!job.workflow_id) return recordSuccessBatched(pool, job.id, job.fence, result);
+  const row = await changeStepInTransaction(pool, job.id, (client) =>
+    applyTransition(client, {
+      jobId: job.id,
+      to: "succeeded",
+      from: ["running"],
+      fence: job.fence,
+      set: { result: "$4::jsonb", completed_at: "now()" },
+      params: [JSON.stringify(result)],
+      event: {},
+    }),
+  );
+  return row !== undefined;
 }
 
 /** Logs once per wait while the database is unreachable. */
@@ -243,10 +268,7 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
   if (outcome.ok) {
     const result = task.schema.result.safeParse(outcome.result);
     if (result.success) {
-      const recorded = await retryWhileUnavailable(
-        () => recordSuccessBatched(pool, jobId, fence, result.data),
-        waiting(log),
-      );
+      const recorded = await retryWhileUnavailable(() => recordSuccess(pool, job, result.data), waiting(log));
       if (recorded) log.info({ state: "succeeded" }, "attempt succeeded");
       else log.warn({ state: await currentStatus(pool, jobId) }, "result of a stale attempt dropped");
       return;

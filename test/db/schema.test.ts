@@ -103,6 +103,8 @@ test("every model's fields are exactly its table's columns, with matching types 
       "WebhookAttempt",
       "WebhookEndpoint",
       "WorkerProcess",
+      "Workflow",
+      "WorkflowStep",
     ].sort(),
   );
   const { rows: columns } = await t.pool.query<{
@@ -165,6 +167,8 @@ test("the generated Prisma client is current with schema.prisma", async () => {
     WebhookAttempt: Prisma.WebhookAttemptScalarFieldEnum,
     AppSecret: Prisma.AppSecretScalarFieldEnum,
     WorkerProcess: Prisma.WorkerProcessScalarFieldEnum,
+    Workflow: Prisma.WorkflowScalarFieldEnum,
+    WorkflowStep: Prisma.WorkflowStepScalarFieldEnum,
   };
   for (const model of models) {
     // Unsupported fields are not part of the client.

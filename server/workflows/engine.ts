@@ -1,0 +1,350 @@
+/**
+ * Workflows in the database: start, advance, cancel, and the hook every
+ * settling job transition of a step goes through.
+ *
+ * Exactly-once joins: a step's job settles (succeeds, fails into the
+ * dead-letter queue, is cancelled or requeued) only inside changeStep, which
+ * first locks the workflow's row, then writes the job's transition, then
+ * advances the workflow, all in one transaction. The steps that transition
+ * releases are enqueued in that same transaction, so two members finishing at
+ * once in different processes take turns on the lock, and the second sees the
+ * first's jobs; a completion that is retried finds its job already settled
+ * (the fencing guard matches nothing) and releases nothing.
+ *
+ * Lock order is always workflow, then job, which is why changeStep takes the
+ * workflow lock before its change touches the job.
+ */
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import type { WorkflowStatus } from "../../shared/workflows.js";
+import { withTransaction } from "../db/pool.js";
+import { insertStepJobs } from "../jobs/enqueue.js";
+import { FieldIssuesError, WorkflowConflictError, WorkflowNotFoundError } from "../jobs/errors.js";
+import { EVENTS_CHANNEL, type JobRow } from "../jobs/sql.js";
+import { applyTransition } from "../jobs/transitions.js";
+import { CANCEL_CHANNEL } from "../worker/cancellations.js";
+import { buildTree, type Node, tasksOf } from "./define.js";
+import { workflowFor } from "./index.js";
+import { plan, type TaskState } from "./plan.js";
+
+/** A workflow row as stored. */
+export interface WorkflowRow {
+  id: string;
+  owner_id: string;
+  name: string;
+  input: unknown;
+  status: Exclude<WorkflowStatus, "pending">;
+  result: unknown;
+  error: string | null;
+  steps_total: number;
+  steps_done: number;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+/** A task step with its job's state, as the planner and the views read it. */
+export interface StepRow {
+  path: string;
+  job_type: string;
+  status: "waiting" | "enqueued" | "unbuildable" | "skipped";
+  job_id: string | null;
+  error: string | null;
+  job_status: JobRow["status"] | null;
+  job_result: unknown;
+  job_error: string | null;
+}
+
+export async function readSteps(db: pg.Pool | pg.PoolClient, workflowId: string): Promise<StepRow[]> {
+  const { rows } = await db.query<StepRow>(
+    `SELECT s.path, s.job_type, s.status, s.job_id, s.error,
+            j.status AS job_status, j.result AS job_result, j.error AS job_error
+       FROM workflow_steps s LEFT JOIN jobs j ON j.id = s.job_id
+      WHERE s.workflow_id = $1`,
+    [workflowId],
+  );
+  return rows;
+}
+
+export function taskStates(steps: StepRow[]): Map<string, TaskState> {
+  const states = new Map<string, TaskState>();
+  for (const step of steps) {
+    if (step.status === "waiting" || step.status === "skipped") states.set(step.path, { state: step.status });
+    else if (step.status === "unbuildable") states.set(step.path, { state: "unbuildable", error: step.error ?? "" });
+    else if (!step.job_status) states.set(step.path, { state: "job", status: "failed", error: "its job was deleted" });
+    else {
+      states.set(step.path, {
+        state: "job",
+        status: step.job_status,
+        result: step.job_result,
+        error: step.job_error ?? undefined,
+      });
+    }
+  }
+  return states;
+}
+
+/** The tree of a stored workflow, rebuilt from its definition and input. */
+export function treeOf(workflow: Pick<WorkflowRow, "name" | "input">): Node {
+  const definition = workflowFor(workflow.name);
+  if (!definition) throw new Error(`Workflow "${workflow.name}" is not declared in this process`);
+  return buildTree(definition, workflow.input as never);
+}
+
+/** Steps that count as done: their job settled, or they could not be built. */
+function countDone(states: Map<string, TaskState>): number {
+  let done = 0;
+  for (const state of states.values()) {
+    if (state.state === "unbuildable") done++;
+    else if (state.state === "job" && ["succeeded", "failed", "cancelled"].includes(state.status)) done++;
+  }
+  return done;
+}
+
+/** Appends the workflow's event to the job event stream (and rings its doorbell on commit). */
+async function recordWorkflowEvent(client: pg.PoolClient, workflow: WorkflowRow): Promise<void> {
+  const progress = {
+    percent: workflow.steps_total === 0 ? 100 : Math.round((100 * workflow.steps_done) / workflow.steps_total),
+    stepsDone: workflow.steps_done,
+    stepsTotal: workflow.steps_total,
+    name: workflow.name,
+  };
+  await client.query(
+    `INSERT INTO job_events (workflow_id, owner_id, job_type, kind, status, attempt, progress, error)
+     VALUES ($1, $2, 'workflow', 'workflow', $3, 0, $4::jsonb, $5)`,
+    [workflow.id, workflow.owner_id, workflow.status, JSON.stringify(progress), workflow.error],
+  );
+  await client.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`);
+}
+
+async function lockWorkflow(client: pg.PoolClient, workflowId: string, ownerId?: string) {
+  const { rows } = await client.query<WorkflowRow>(
+    "SELECT * FROM workflows WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2::uuid) FOR UPDATE",
+    [workflowId, ownerId ?? null],
+  );
+  return rows[0];
+}
+
+/** Cancels a step's job that has not started yet, as jobs.cancel would. */
+async function cancelStepJob(client: pg.PoolClient, jobId: string, from: JobRow["status"][]): Promise<boolean> {
+  const cancelled = await applyTransition(client, {
+    jobId,
+    to: "cancelled",
+    from,
+    set: { completed_at: "now()" },
+    event: {},
+  });
+  if (!cancelled) return false;
+  await client.query("SELECT graphile_worker.remove_job($1)", [jobId]);
+  // A running attempt hears this and stops (server/worker/cancellations.ts).
+  await client.query("SELECT pg_notify($1, $2)", [CANCEL_CHANNEL, jobId]);
+  return true;
+}
+
+/**
+ * Brings a workflow up to date with its steps: enqueues the steps whose turn
+ * has come, records steps that cannot be built, and ends the workflow when
+ * its root has succeeded or failed. The caller holds the workflow's lock.
+ * With `resume`, a failed workflow runs again (a failed step was requeued).
+ */
+export async function advanceWorkflow(
+  client: pg.PoolClient,
+  workflowId: string,
+  options: { resume?: boolean } = {},
+): Promise<void> {
+  const workflow = await lockWorkflow(client, workflowId);
+  if (!workflow) return;
+  const before = { status: workflow.status, done: workflow.steps_done };
+  if (options.resume && workflow.status === "failed") {
+    await client.query(
+      `UPDATE workflow_steps SET status = 'waiting', job_id = NULL WHERE workflow_id = $1 AND status = 'skipped'`,
+      [workflowId],
+    );
+    await client.query("UPDATE workflows SET status = 'running', error = NULL, completed_at = NULL WHERE id = $1", [
+      workflowId,
+    ]);
+    workflow.status = "running";
+    workflow.error = null;
+  }
+  const states = taskStates(await readSteps(client, workflowId));
+
+  if (workflow.status === "running") {
+    let tree: Node | undefined;
+    try {
+      tree = treeOf(workflow);
+    } catch (error) {
+      workflow.status = "failed";
+      workflow.error = (error as Error).message;
+    }
+    if (tree) {
+      const next = plan(tree, workflow.input, states);
+      for (const { path, error } of next.unbuildable) {
+        await client.query(
+          "UPDATE workflow_steps SET status = 'unbuildable', error = $3 WHERE workflow_id = $1 AND path = $2",
+          [workflowId, path, error],
+        );
+        states.set(path, { state: "unbuildable", error });
+      }
+      if (next.outcome.s === "failed") {
+        workflow.status = "failed";
+        workflow.error = next.outcome.error;
+      } else {
+        // Released steps are enqueued here, in the transaction that released them.
+        const started = next.start.map((step) => ({ ...step, id: randomUUID() }));
+        await insertStepJobs(client, workflow.owner_id, workflowId, started);
+        for (const step of started) {
+          await client.query(
+            "UPDATE workflow_steps SET status = 'enqueued', job_id = $3 WHERE workflow_id = $1 AND path = $2",
+            [workflowId, step.path, step.id],
+          );
+        }
+        if (next.outcome.s === "ok") {
+          workflow.status = "succeeded";
+          workflow.result = next.outcome.value ?? null;
+        }
+      }
+    }
+    if (workflow.status === "failed") await skipRemaining(client, workflowId);
+  }
+
+  workflow.steps_done = countDone(taskStates(await readSteps(client, workflowId)));
+  if (workflow.status === before.status && workflow.steps_done === before.done) return;
+  const ended = workflow.status !== "running" && before.status === "running";
+  await client.query(
+    `UPDATE workflows SET status = $2, steps_done = $3, result = $4::jsonb, error = $5, updated_at = now(),
+            completed_at = CASE WHEN $6 THEN now() ELSE completed_at END
+      WHERE id = $1`,
+    [
+      workflowId,
+      workflow.status,
+      workflow.steps_done,
+      workflow.result === undefined ? null : JSON.stringify(workflow.result),
+      workflow.error,
+      ended,
+    ],
+  );
+  await recordWorkflowEvent(client, workflow);
+}
+
+/**
+ * A failed workflow stops: steps whose turn has not come are skipped, and
+ * enqueued steps that have not started are cancelled (and skipped, so a
+ * resume enqueues them afresh). Steps already running finish on their own.
+ */
+async function skipRemaining(client: pg.PoolClient, workflowId: string): Promise<void> {
+  const { rows } = await client.query<{ path: string; job_id: string }>(
+    `SELECT s.path, s.job_id FROM workflow_steps s JOIN jobs j ON j.id = s.job_id
+      WHERE s.workflow_id = $1 AND j.status = 'pending'`,
+    [workflowId],
+  );
+  for (const { job_id } of rows) await cancelStepJob(client, job_id, ["pending"]);
+  await client.query(
+    `UPDATE workflow_steps SET status = 'skipped'
+      WHERE workflow_id = $1 AND (status = 'waiting' OR path = ANY($2::text[]))`,
+    [workflowId, rows.map((r) => r.path)],
+  );
+}
+
+/**
+ * Runs `change`, a transition of one job, inside the caller's transaction. If
+ * the job is a workflow step, the workflow is locked first and advanced after
+ * a change that happened (`change` returned a row). `resume`: the change
+ * requeued a failed step.
+ */
+export async function changeStep<T extends JobRow | undefined>(
+  client: pg.PoolClient,
+  jobId: string,
+  change: () => Promise<T>,
+  options: { resume?: boolean } = {},
+): Promise<T> {
+  const { rows } = await client.query<{ workflow_id: string | null }>("SELECT workflow_id FROM jobs WHERE id = $1", [
+    jobId,
+  ]);
+  const workflowId = rows[0]?.workflow_id;
+  if (workflowId) await lockWorkflow(client, workflowId);
+  const changed = await change();
+  if (workflowId && changed) await advanceWorkflow(client, workflowId, options);
+  return changed;
+}
+
+/** changeStep in a transaction of its own. */
+export function changeStepInTransaction<T extends JobRow | undefined>(
+  pool: pg.Pool,
+  jobId: string,
+  change: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  return withTransaction(pool, (client) => changeStep(client, jobId, () => change(client)));
+}
+
+/**
+ * Starts a declared workflow for `ownerId` and returns its id: the workflow,
+ * its steps and its first jobs are written in one transaction.
+ */
+export async function startWorkflow(pool: pg.Pool, ownerId: string, name: string, rawInput: unknown): Promise<string> {
+  const definition = workflowFor(name);
+  if (!definition) {
+    throw new FieldIssuesError([{ code: "custom", path: ["name"], message: `no workflow is named "${name}"` }]);
+  }
+  const parsed = definition.input.safeParse(rawInput);
+  if (!parsed.success) {
+    throw new FieldIssuesError(
+      parsed.error.issues.map((issue) => ({
+        code: "custom" as const,
+        path: ["input", ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))],
+        message: issue.message,
+      })),
+    );
+  }
+  const input = parsed.data;
+  const problem = await definition.checkForOwner?.(pool, ownerId, input);
+  if (problem) {
+    throw new FieldIssuesError([{ code: "custom", path: ["input", problem.field], message: problem.message }]);
+  }
+  const tasks = tasksOf(buildTree(definition, input));
+  const id = randomUUID();
+  await withTransaction(pool, async (client) => {
+    const { rows } = await client.query<WorkflowRow>(
+      `INSERT INTO workflows (id, owner_id, name, input, status, steps_total)
+       VALUES ($1, $2, $3, $4::jsonb, 'running', $5) RETURNING *`,
+      [id, ownerId, name, JSON.stringify(input), tasks.length],
+    );
+    await client.query(
+      `INSERT INTO workflow_steps (workflow_id, path, job_type)
+       SELECT $1, path, job_type FROM unnest($2::text[], $3::text[]) AS s(path, job_type)`,
+      [id, tasks.map((t) => t.path), tasks.map((t) => t.node.type)],
+    );
+    await recordWorkflowEvent(client, rows[0] as WorkflowRow);
+    await advanceWorkflow(client, id);
+  });
+  return id;
+}
+
+/**
+ * Cancels a workflow that has not ended, and with it every step: jobs not yet
+ * finished are cancelled (a running attempt is told to stop) and steps whose
+ * turn has not come are skipped.
+ */
+export async function cancelWorkflow(pool: pg.Pool, ownerId: string | undefined, workflowId: string): Promise<void> {
+  await withTransaction(pool, async (client) => {
+    const workflow = await lockWorkflow(client, workflowId, ownerId);
+    if (!workflow) throw new WorkflowNotFoundError(workflowId);
+    if (workflow.status !== "running") throw new WorkflowConflictError(workflowId, workflow.status, "cancel");
+    const { rows } = await client.query<{ id: string }>(
+      "SELECT id FROM jobs WHERE workflow_id = $1 AND status IN ('pending', 'retrying', 'running') ORDER BY id",
+      [workflowId],
+    );
+    for (const { id } of rows) await cancelStepJob(client, id, ["pending", "retrying", "running"]);
+    await client.query("UPDATE workflow_steps SET status = 'skipped' WHERE workflow_id = $1 AND status = 'waiting'", [
+      workflowId,
+    ]);
+    workflow.status = "cancelled";
+    workflow.error = "Cancelled";
+    workflow.steps_done = countDone(taskStates(await readSteps(client, workflowId)));
+    await client.query(
+      `UPDATE workflows SET status = 'cancelled', error = $2, steps_done = $3, updated_at = now(), completed_at = now()
+        WHERE id = $1`,
+      [workflowId, workflow.error, workflow.steps_done],
+    );
+    await recordWorkflowEvent(client, workflow);
+  });
+}

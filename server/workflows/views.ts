@@ -1,0 +1,121 @@
+/** What workflows.get and workflows.list return: a workflow's state and its step tree. */
+import type pg from "pg";
+import type { JobType } from "../../shared/jobs.js";
+import type {
+  StepStatus,
+  WorkflowName,
+  WorkflowNodeView,
+  WorkflowStatus,
+  WorkflowSummary,
+  WorkflowView,
+} from "../../shared/workflows.js";
+import type { AuthUser } from "../auth/tokens.js";
+import { WorkflowNotFoundError } from "../jobs/errors.js";
+import { encodePageCursor, ownerScope } from "../jobs/queries.js";
+import { children, type Node } from "./define.js";
+import { readSteps, type StepRow, treeOf, type WorkflowRow } from "./engine.js";
+
+/** Stored "running" reads as pending until one of its steps has started. */
+function reportedStatus(row: WorkflowRow, anyStarted: boolean): WorkflowStatus {
+  return row.status === "running" && !anyStarted ? "pending" : row.status;
+}
+
+function summary(row: WorkflowRow, anyStarted: boolean): WorkflowSummary {
+  return {
+    id: row.id,
+    name: row.name as WorkflowName,
+    ownerId: row.owner_id,
+    status: reportedStatus(row, anyStarted),
+    ...(row.error ? { error: row.error } : {}),
+    stepsDone: row.steps_done,
+    stepsTotal: row.steps_total,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    ...(row.completed_at ? { completedAt: row.completed_at } : {}),
+  };
+}
+
+function stepStatus(step: StepRow | undefined): StepStatus {
+  if (!step || step.status === "waiting") return "waiting";
+  if (step.status === "skipped") return "skipped";
+  if (step.status === "unbuildable") return "failed";
+  return step.job_status ?? "failed";
+}
+
+/** A shape's status, from its children's. */
+function shapeStatus(statuses: StepStatus[]): StepStatus {
+  if (statuses.some((s) => s === "failed" || s === "cancelled")) return "failed";
+  if (statuses.every((s) => s === "succeeded")) return "succeeded";
+  if (statuses.every((s) => s === "skipped")) return "skipped";
+  if (statuses.every((s) => s === "waiting" || s === "skipped")) return "waiting";
+  return "running";
+}
+
+function nodeView(node: Node, path: string, steps: Map<string, StepRow>, callback = false): WorkflowNodeView {
+  const flag = callback ? { callback: true } : {};
+  if (node.kind === "task") {
+    const step = steps.get(path);
+    const error = step?.status === "unbuildable" ? step.error : step?.job_error;
+    return {
+      path,
+      kind: "task",
+      label: node.label,
+      status: stepStatus(step),
+      jobType: node.type as JobType,
+      ...(step?.job_id && step.status !== "skipped" ? { jobId: step.job_id } : {}),
+      ...(error ? { error } : {}),
+      ...flag,
+      children: [],
+    };
+  }
+  const kids = children(node).map((child, i, all) =>
+    nodeView(child, `${path}.${i}`, steps, node.kind === "chord" && i === all.length - 1),
+  );
+  const label =
+    node.kind === "chord"
+      ? `chord of ${kids.length - 1}${node.runOnFailure ? " (callback runs on failures too)" : ""}`
+      : `${node.kind} of ${kids.length}`;
+  return { path, kind: node.kind, label, status: shapeStatus(kids.map((k) => k.status)), ...flag, children: kids };
+}
+
+export async function getWorkflow(pool: pg.Pool, user: AuthUser, workflowId: string): Promise<WorkflowView> {
+  const { rows } = await pool.query<WorkflowRow>(
+    "SELECT * FROM workflows WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2::uuid)",
+    [workflowId, ownerScope(user) ?? null],
+  );
+  const row = rows[0];
+  if (!row) throw new WorkflowNotFoundError(workflowId);
+  const steps = await readSteps(pool, workflowId);
+  const anyStarted = steps.some((s) => s.job_status !== null && s.job_status !== "pending");
+  return {
+    ...summary(row, anyStarted),
+    input: row.input,
+    ...(row.result !== null ? { result: row.result } : {}),
+    tree: nodeView(treeOf(row), "0", new Map(steps.map((s) => [s.path, s]))),
+  };
+}
+
+export async function listWorkflows(
+  pool: pg.Pool,
+  user: AuthUser,
+  page: { status?: WorkflowStatus | undefined; cursor?: { at: Date; id: string } | undefined; limit: number },
+): Promise<{ items: WorkflowSummary[]; nextCursor: string | null }> {
+  // "pending" is a reading of stored "running"; the filter narrows after the read.
+  const stored = page.status === "pending" ? "running" : page.status;
+  const { rows } = await pool.query<WorkflowRow & { any_started: boolean }>(
+    `SELECT w.*, EXISTS (SELECT 1 FROM jobs j WHERE j.workflow_id = w.id AND j.status <> 'pending') AS any_started
+       FROM workflows w
+      WHERE ($1::uuid IS NULL OR w.owner_id = $1::uuid)
+        AND ($2::text IS NULL OR w.status = $2)
+        AND ($3::timestamptz IS NULL OR (w.created_at, w.id) < ($3::timestamptz, $4::uuid))
+      ORDER BY w.created_at DESC, w.id DESC
+      LIMIT $5`,
+    [ownerScope(user) ?? null, stored ?? null, page.cursor?.at ?? null, page.cursor?.id ?? null, page.limit + 1],
+  );
+  const last = rows.length > page.limit ? rows[page.limit - 1] : undefined;
+  const items = rows
+    .slice(0, page.limit)
+    .map((row) => summary(row, row.any_started))
+    .filter((item) => page.status === undefined || item.status === page.status);
+  return { items, nextCursor: last ? encodePageCursor(last.created_at, last.id) : null };
+}
