@@ -152,7 +152,7 @@ function fail(
  * writes; a workflow step settles in a transaction that also releases the
  * steps waiting for it (server/workflows/engine.ts).
  */
-async function recordSuccess(pool: TaskServices["pool"], job: JobRow, result: unknown): Promise<boolean> {
+export async function recordSuccess(pool: TaskServices["pool"], job: JobRow, result: unknown): Promise<boolean> {
   if (!job.workflow_id) return recordSuccessBatched(pool, job.id, job.fence, result);
   const row = await changeStepInTransaction(pool, job.id, (client) =>
     applyTransition(client, {

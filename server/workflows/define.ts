@@ -175,7 +175,7 @@ export function tasksOf(root: Node): { path: string; node: Extract<Node, { kind:
   const out: { path: string; node: Extract<Node, { kind: "task" }> }[] = [];
   const visit = (node: Node, path: string) => {
     if (node.kind === "task") out.push({ path, node });
-    else children(node).forEach((child, i) => visit(child, `${path}.${i}`));
+    else for (const [i, child] of children(node).entries()) visit(child, `${path}.${i}`);
   };
   visit(root, "0");
   return out;
