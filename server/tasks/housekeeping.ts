@@ -77,7 +77,8 @@ const PRUNE_BATCH = 5_000;
  * (foreign key cascade), and their export files too (the file as well as its
  * row). Kept whatever their age: pending, running and retrying jobs, and
  * failed jobs still in the dead-letter queue (not discarded), which wait for
- * someone to act on them.
+ * someone to act on them. A workflow's steps go only with their workflow
+ * (pruneWorkflows): a resumed workflow reads its finished steps' results.
  */
 export async function pruneJobHistory(pool: pg.Pool, retentionDays: number): Promise<number> {
   let pruned = 0;
@@ -87,6 +88,7 @@ export async function pruneJobHistory(pool: pg.Pool, retentionDays: number): Pro
          SELECT id FROM jobs
           WHERE (status IN ('succeeded', 'cancelled') OR (status = 'failed' AND discarded_at IS NOT NULL))
             AND coalesce(completed_at, updated_at) < now() - make_interval(days => $1)
+            AND workflow_id IS NULL
           LIMIT $2
           FOR UPDATE SKIP LOCKED
        ), files AS (
@@ -102,17 +104,56 @@ export async function pruneJobHistory(pool: pg.Pool, retentionDays: number): Pro
   }
 }
 
+/**
+ * Deletes ended workflows older than the retention, with their steps' jobs,
+ * events and export files, under the same rule as jobs: a workflow with a
+ * step still unfinished or still in the dead-letter queue is kept.
+ */
+export async function pruneWorkflows(pool: pg.Pool, retentionDays: number): Promise<number> {
+  let pruned = 0;
+  for (;;) {
+    const { rows } = await pool.query<{ n: number; paths: string[] | null }>(
+      `WITH doomed AS (
+         SELECT id FROM workflows w
+          WHERE status IN ('succeeded', 'failed', 'cancelled')
+            AND coalesce(completed_at, updated_at) < now() - make_interval(days => $1)
+            AND NOT EXISTS (
+              SELECT 1 FROM jobs j
+               WHERE j.workflow_id = w.id
+                 AND (j.status IN ('pending', 'running', 'retrying') OR (j.status = 'failed' AND j.discarded_at IS NULL)))
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED
+       ), files AS (
+         DELETE FROM export_files f USING jobs j
+          WHERE f.job_id = j.id AND j.workflow_id IN (SELECT id FROM doomed)
+         RETURNING f.path
+       ), gone AS (
+         DELETE FROM workflows USING doomed WHERE workflows.id = doomed.id RETURNING workflows.id
+       )
+       SELECT (SELECT count(*) FROM gone)::int AS n, (SELECT array_agg(path) FROM files) AS paths`,
+      [retentionDays, PRUNE_BATCH],
+    );
+    const row = rows[0];
+    for (const file of row?.paths ?? []) await fs.rm(file, { force: true });
+    pruned += row?.n ?? 0;
+    if ((row?.n ?? 0) < PRUNE_BATCH) return pruned;
+  }
+}
+
 export const pruneJobHistoryTask: ScheduledTask = {
   name: "prune_job_history",
   cron: "43 * * * *",
   description:
-    "Deletes finished jobs (with their events and export files) older than JOB_RETENTION_DAYS; keeps unfinished jobs and the dead-letter queue.",
+    "Deletes finished jobs and ended workflows (with their events and export files) older than JOB_RETENTION_DAYS; keeps unfinished work and the dead-letter queue.",
   backfillMs: 0,
   task:
     ({ pool, config }) =>
     async (_payload, helpers) => {
       const pruned = await pruneJobHistory(pool, config.JOB_RETENTION_DAYS);
-      helpers.logger.info(`pruned ${pruned} jobs older than ${config.JOB_RETENTION_DAYS} days`);
+      const workflows = await pruneWorkflows(pool, config.JOB_RETENTION_DAYS);
+      helpers.logger.info(
+        `pruned ${pruned} jobs and ${workflows} workflows older than ${config.JOB_RETENTION_DAYS} days`,
+      );
     },
 };
 

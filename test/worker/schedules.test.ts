@@ -8,7 +8,12 @@ import { run } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLogger } from "../../server/logger.js";
 import { emailTask } from "../../server/tasks/email.js";
-import { pruneJobHistory, type ScheduledTask, scheduledTasks } from "../../server/tasks/housekeeping.js";
+import {
+  pruneJobHistory,
+  pruneWorkflows,
+  type ScheduledTask,
+  scheduledTasks,
+} from "../../server/tasks/housekeeping.js";
 import type { TaskDefinition } from "../../server/tasks/types.js";
 import { graphileLogger } from "../../server/worker/graphile-logger.js";
 import type { TaskTuning } from "../../server/worker/runner.js";
@@ -19,6 +24,7 @@ import {
   nextRunAfter,
   SCHEDULER_EMAIL,
 } from "../../server/worker/schedules.js";
+import { startWorkflow } from "../../server/workflows/engine.js";
 import type { JobType } from "../../shared/jobs.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { openTestDb, type TestDb } from "../support/db.js";
@@ -147,6 +153,68 @@ describe("prune_job_history", () => {
     expect(events).toEqual([]);
     await expect(fs.access(file)).rejects.toThrow();
     expect(await pruneJobHistory(t.pool, 30)).toBe(0);
+    await fs.rm(exportDir, { recursive: true, force: true });
+  });
+});
+
+describe("prune_job_history: workflows", () => {
+  test("ended workflows older than the retention go with their steps' jobs, events and files; the rest stay", async () => {
+    const owner = await makeUser(t.db, "prune-flows@example.com");
+    const exportDir = await fs.mkdtemp(path.join(os.tmpdir(), "typed-jobs-prune-flows-"));
+    const start = () =>
+      startWorkflow(t.pool, owner.id, "notify_all", {
+        recipients: ["a@example.com"],
+        subject: "s",
+        body: "b",
+        reportTo: "r@example.com",
+      });
+    /** Ends the workflow `daysAgo`, its enqueued step in `stepStatus` (the report step never ran). */
+    const age = async (workflowId: string, status: string, stepStatus: string, daysAgo: number, extra = "") => {
+      await t.pool.query(
+        `UPDATE jobs SET status = $2, completed_at = now() - make_interval(days => $3),
+                updated_at = now() - make_interval(days => $3) ${extra}
+          WHERE workflow_id = $1`,
+        [workflowId, stepStatus, daysAgo],
+      );
+      await t.pool.query(
+        `UPDATE workflows SET status = $2, completed_at = CASE WHEN $2 <> 'running' THEN now() - make_interval(days => $3) END,
+                updated_at = now() - make_interval(days => $3), created_at = now() - make_interval(days => $3)
+          WHERE id = $1`,
+        [workflowId, status, daysAgo],
+      );
+    };
+    const oldEnded = await start();
+    await age(oldEnded, "cancelled", "succeeded", 40);
+    const oldWithDeadLetter = await start();
+    await age(oldWithDeadLetter, "failed", "failed", 40, ", dlq_reason = 'permanent_error'");
+    const oldRunning = await start();
+    await age(oldRunning, "running", "succeeded", 40);
+    const recentEnded = await start();
+    await age(recentEnded, "succeeded", "succeeded", 5);
+    const { rows: steps } = await t.pool.query<{ id: string }>("SELECT id FROM jobs WHERE workflow_id = $1", [
+      oldEnded,
+    ]);
+    const file = path.join(exportDir, "step.csv");
+    await fs.writeFile(file, "a\n");
+    await t.pool.query(
+      `INSERT INTO export_files (job_id, path, format, gzip, rows, bytes, expires_at)
+       VALUES ($1, $2, 'csv', false, 1, 2, now() + interval '1 day')`,
+      [steps[0]?.id, file],
+    );
+
+    // Step jobs are not pruned on their own, even when old and finished.
+    expect(await pruneJobHistory(t.pool, 30)).toBe(0);
+    expect(await pruneWorkflows(t.pool, 30)).toBe(1);
+
+    const { rows } = await t.pool.query<{ id: string }>("SELECT id FROM workflows WHERE owner_id = $1", [owner.id]);
+    expect(rows.map((r) => r.id).sort()).toEqual([oldWithDeadLetter, oldRunning, recentEnded].sort());
+    const { rows: left } = await t.pool.query(
+      "SELECT 1 FROM jobs WHERE workflow_id = $1 OR id = ANY($2::uuid[]) UNION ALL SELECT 1 FROM job_events WHERE workflow_id = $1 OR job_id = ANY($2::uuid[])",
+      [oldEnded, steps.map((r) => r.id)],
+    );
+    expect(left).toEqual([]);
+    await expect(fs.access(file)).rejects.toThrow();
+    expect(await pruneWorkflows(t.pool, 30)).toBe(0);
     await fs.rm(exportDir, { recursive: true, force: true });
   });
 });
