@@ -15,11 +15,14 @@ import { Overview } from "./pages/Overview.js";
 import { Schedules } from "./pages/Schedules.js";
 import { SignIn } from "./pages/SignIn.js";
 import { Webhooks } from "./pages/Webhooks.js";
+import { WorkflowDetail } from "./pages/WorkflowDetail.js";
+import { Workflows } from "./pages/Workflows.js";
 import { useTRPC } from "./trpc.js";
 
 const NAV: { route: Route; label: string; adminOnly?: boolean }[] = [
   { route: { page: "jobs" }, label: "Jobs" },
   { route: { page: "new" }, label: "New job" },
+  { route: { page: "workflows" }, label: "Workflows" },
   { route: { page: "dlq" }, label: "Dead letters" },
   { route: { page: "overview" }, label: "Overview" },
   { route: { page: "webhooks" }, label: "Webhooks" },
@@ -49,7 +52,7 @@ function Shell({ email, isAdmin }: { email: string; isAdmin: boolean }) {
       onSettled: () => queryClient.resetQueries(),
     }),
   );
-  const active = route.page === "job" ? "jobs" : route.page;
+  const active = route.page === "job" ? "jobs" : route.page === "workflow" ? "workflows" : route.page;
   return (
     <div className="shell">
       <header className="topbar">
@@ -83,6 +86,8 @@ function Shell({ email, isAdmin }: { email: string; isAdmin: boolean }) {
         {route.page === "mail" && <Mail />}
         {route.page === "webhooks" && <Webhooks />}
         {route.page === "schedules" && <Schedules />}
+        {route.page === "workflows" && <Workflows />}
+        {route.page === "workflow" && <WorkflowDetail workflowId={route.workflowId} />}
       </main>
     </div>
   );

@@ -212,6 +212,59 @@ describe.skipIf(!chromiumPath)("dashboard in Chromium", () => {
     await client.jobs.cancel.mutate({ jobId });
   });
 
+  test("workflows: the two examples start from the UI and their step trees fill in live", async () => {
+    // Chain: export, then email the link. The form checks the input with the shared schema first.
+    await page.goto(`${app.url}/#/workflows`);
+    await page.getByRole("heading", { name: "Workflows", exact: true }).waitFor();
+    await page.getByLabel("Workflow", { exact: true }).selectOption("export_then_email");
+    await page.getByLabel("Email the link to").fill("not an email");
+    await page.getByRole("button", { name: "Start workflow" }).click();
+    await page.getByRole("alert").filter({ hasText: /email/i }).waitFor();
+    const release = smtp.holdData();
+    await page.getByLabel("Email the link to").fill("chain@example.com");
+    await page.getByRole("button", { name: "Start workflow" }).click();
+    await page.waitForURL(/#\/workflows\/[0-9a-f-]{36}$/);
+    const chainId = page.url().split("/").at(-1) as string;
+    // The export has finished and the email is held at the SMTP server: the tree shows it mid-way.
+    await page.locator('[data-path="0.0"][data-status="succeeded"]').waitFor();
+    await page.locator('[data-path="0.1"][data-status="running"]').waitFor();
+    await page.getByTestId("workflow-steps").filter({ hasText: "1 of 2 steps" }).waitFor();
+    await screenshot(page, "12-workflow-chain-running");
+    release();
+    await page.locator('[data-path="0"][data-status="succeeded"]').waitFor();
+    await page.locator("h1 .badge", { hasText: "succeeded" }).waitFor();
+    await page.getByTestId("workflow-steps").filter({ hasText: "2 of 2 steps" }).waitFor();
+    const link = smtp.messages.find((m) => m.envelopeTo.includes("chain@example.com"))?.mail.text ?? "";
+    expect(link).toMatch(/Download: \S+\/exports\//);
+
+    // Chord: two exports in parallel, then one webhook to the built-in development receiver.
+    const client = app.client(await app.token("ada@example.com"));
+    const endpoint = await client.webhooks.createEndpoint.mutate({
+      url: `${app.url}/dev/webhooks/workflow-files`,
+      description: "files",
+    });
+    await page.goto(`${app.url}/#/workflows`);
+    await page.getByLabel("Workflow", { exact: true }).selectOption("exports_then_webhook");
+    await page.getByLabel("Webhook endpoint").selectOption(endpoint.id);
+    await page.getByRole("button", { name: "Start workflow" }).click();
+    await page.waitForURL(/#\/workflows\/[0-9a-f-]{36}$/);
+    await page.locator('[data-path="0"][data-status="succeeded"]').waitFor({ timeout: 20_000 });
+    expect(await page.locator(".wf-task").count()).toBe(3);
+    await screenshot(page, "13-workflow-chord-done");
+    const { deliveries } = (await (await fetch(`${app.url}/dev/webhooks/workflow-files`)).json()) as {
+      deliveries: { body: string; verified: boolean }[];
+    };
+    expect(deliveries).toHaveLength(1);
+    expect(deliveries[0]?.verified).toBe(true);
+    const files = JSON.parse(deliveries[0]?.body ?? "{}").data.files as { format: string }[];
+    expect(files.map((f) => f.format)).toEqual(["csv", "ndjson"]);
+
+    // The list shows both, ended, with their step counts.
+    await page.goto(`${app.url}/#/workflows`);
+    await page.locator(`tr[data-workflow="${chainId}"] .badge`, { hasText: "succeeded" }).waitFor();
+    expect(await page.locator(`tr[data-workflow="${chainId}"] [data-testid="steps"]`).textContent()).toBe("2 / 2");
+  });
+
   test("works on a narrow screen", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${app.url}/#/jobs`);

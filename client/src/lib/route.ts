@@ -1,4 +1,7 @@
-/** A tiny hash router: #/jobs, #/jobs/<id>, #/new, #/dlq, #/overview, #/schedules, #/mail, #/webhooks. */
+/**
+ * A tiny hash router: #/jobs, #/jobs/<id>, #/new, #/dlq, #/overview, #/schedules,
+ * #/workflows, #/workflows/<id>, #/mail, #/webhooks.
+ */
 import { useEffect, useState } from "react";
 
 export type Route =
@@ -9,7 +12,9 @@ export type Route =
   | { page: "overview" }
   | { page: "mail" }
   | { page: "webhooks" }
-  | { page: "schedules" };
+  | { page: "schedules" }
+  | { page: "workflows" }
+  | { page: "workflow"; workflowId: string };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
@@ -28,13 +33,17 @@ export function parseRoute(hash: string): Route {
       return { page: "webhooks" };
     case "schedules":
       return { page: "schedules" };
+    case "workflows":
+      return parts[1] ? { page: "workflow", workflowId: parts[1] } : { page: "workflows" };
     default:
       return { page: "jobs" };
   }
 }
 
 export function href(route: Route): string {
-  return route.page === "job" ? `#/jobs/${route.jobId}` : `#/${route.page}`;
+  if (route.page === "job") return `#/jobs/${route.jobId}`;
+  if (route.page === "workflow") return `#/workflows/${route.workflowId}`;
+  return `#/${route.page}`;
 }
 
 export function useRoute(): Route {
