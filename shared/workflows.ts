@@ -8,10 +8,12 @@
  * compile error).
  */
 import { z } from "zod";
-import type { JobType } from "./jobs.js";
+import { emailJob, type JobType } from "./jobs.js";
 import type { JobStatus } from "./states.js";
 
-const recipient = z.email().max(254);
+// The email task's own field schemas, so an input that passes here builds payloads that pass there.
+const email = emailJob.payload.shape;
+const recipient = email.to;
 
 export const workflowInputs = {
   /** Chain: export the caller's jobs, then email the download link. */
@@ -26,8 +28,8 @@ export const workflowInputs = {
   /** Chord that reports failures: email every recipient, then send a summary of who got it. */
   notify_all: z.object({
     recipients: z.array(recipient).min(1).max(20),
-    subject: z.string().trim().min(1).max(200),
-    body: z.string().max(10_000),
+    subject: email.subject.pipe(z.string().max(200)),
+    body: email.body.pipe(z.string().max(10_000)),
     reportTo: recipient,
   }),
 };

@@ -37,8 +37,28 @@ export function perPool<T>(create: (pool: pg.Pool) => T): (pool: pg.Pool) => T {
   };
 }
 
-/** Runs `fn` in a transaction on one pooled client; rolls back on any error. */
+/** Postgres chose this transaction as a deadlock's victim (it was rolled back). */
+function isDeadlock(error: unknown): boolean {
+  return (error as { code?: string })?.code === "40P01";
+}
+
+/**
+ * Runs `fn` in a transaction on one pooled client; rolls back on any error.
+ * A deadlock victim runs again (up to 3 tries in all): locks are taken in a
+ * fixed order where we can, but a batched statement's row order is the
+ * planner's, and a rolled-back transaction left nothing behind to undo.
+ */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await transactionOnce(pool, fn);
+    } catch (error) {
+      if (!isDeadlock(error) || tries === 3) throw error;
+    }
+  }
+}
+
+async function transactionOnce<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query("BEGIN");

@@ -13,7 +13,7 @@ import { withTransaction } from "../db/pool.js";
 import { taskFor } from "../tasks/index.js";
 import { CANCEL_CHANNEL } from "../worker/cancellations.js";
 import { changeStep } from "../workflows/engine.js";
-import { IllegalTransitionError } from "./errors.js";
+import { IllegalTransitionError, WorkflowConflictError } from "./errors.js";
 import { findJob, ownerScope } from "./queries.js";
 import { queueAttempt } from "./sql.js";
 import { applyTransition, currentStatus } from "./transitions.js";
@@ -120,6 +120,8 @@ async function selectDeadLetters(db: Db, user: AuthUser, selection: DlqSelection
         : { type: selection.filter.type, dlqReason: selection.filter.reason }),
     },
     select: { id: true, type: true },
+    // Workflow by workflow, then by id: bulk actions lock workflows and jobs in one order, so two cannot deadlock.
+    orderBy: [{ workflowId: "asc" }, { id: "asc" }],
     take: MAX_BULK,
   });
 }
@@ -129,7 +131,14 @@ export async function requeueMany(db: Db, pool: pg.Pool, user: AuthUser, selecti
   const jobs = await selectDeadLetters(db, user, selection);
   const requeued = await withTransaction(pool, async (client) => {
     const ids: string[] = [];
-    for (const job of jobs) if (await requeueIn(client, job.id, job.type)) ids.push(job.id);
+    for (const job of jobs) {
+      try {
+        if (await requeueIn(client, job.id, job.type)) ids.push(job.id);
+      } catch (error) {
+        // A step of a cancelled workflow is skipped like others' jobs; it was refused before any write.
+        if (!(error instanceof WorkflowConflictError)) throw error;
+      }
+    }
     return ids;
   });
   return { count: requeued.length, jobIds: requeued };

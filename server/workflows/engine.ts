@@ -23,7 +23,7 @@ import { FieldIssuesError, WorkflowConflictError, WorkflowNotFoundError } from "
 import { EVENTS_CHANNEL, type JobRow } from "../jobs/sql.js";
 import { applyTransition } from "../jobs/transitions.js";
 import { CANCEL_CHANNEL } from "../worker/cancellations.js";
-import { buildTree, type Node, tasksOf } from "./define.js";
+import { buildTree, type Node, tasksOf, WorkflowShapeError } from "./define.js";
 import { workflowFor } from "./index.js";
 import { plan, type TaskState } from "./plan.js";
 
@@ -101,8 +101,15 @@ function countDone(states: Map<string, TaskState>): number {
   return done;
 }
 
-/** Appends the workflow's event to the job event stream (and rings its doorbell on commit). */
-async function recordWorkflowEvent(client: pg.PoolClient, workflow: WorkflowRow): Promise<void> {
+/**
+ * Appends the workflow's event to the job event stream (and rings its
+ * doorbell on commit). `status` is what clients see: pending at start.
+ */
+async function recordWorkflowEvent(
+  client: pg.PoolClient,
+  workflow: WorkflowRow,
+  status: WorkflowStatus = workflow.status,
+): Promise<void> {
   const progress = {
     percent: workflow.steps_total === 0 ? 100 : Math.round((100 * workflow.steps_done) / workflow.steps_total),
     stepsDone: workflow.steps_done,
@@ -112,7 +119,7 @@ async function recordWorkflowEvent(client: pg.PoolClient, workflow: WorkflowRow)
   await client.query(
     `INSERT INTO job_events (workflow_id, owner_id, job_type, kind, status, attempt, progress, error)
      VALUES ($1, $2, 'workflow', 'workflow', $3, 0, $4::jsonb, $5)`,
-    [workflow.id, workflow.owner_id, workflow.status, JSON.stringify(progress), workflow.error],
+    [workflow.id, workflow.owner_id, status, JSON.stringify(progress), workflow.error],
   );
   await client.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`);
 }
@@ -141,78 +148,87 @@ async function cancelStepJob(client: pg.PoolClient, jobId: string, from: JobRow[
   return true;
 }
 
+/** The task states a resume would plan with: skipped steps wait for their turn again. */
+function resumedStates(states: Map<string, TaskState>): Map<string, TaskState> {
+  return new Map([...states].map(([path, state]) => [path, state.state === "skipped" ? { state: "waiting" } : state]));
+}
+
 /**
  * Brings a workflow up to date with its steps: enqueues the steps whose turn
  * has come, records steps that cannot be built, and ends the workflow when
  * its root has succeeded or failed. The caller holds the workflow's lock.
- * With `resume`, a failed workflow runs again (a failed step was requeued).
+ *
+ * With `resume` (a failed step was requeued), a failed workflow runs again,
+ * unless it would fail at once (another step is still failed): then it stays
+ * failed until that one is requeued too, and the requeued step just runs.
  */
 export async function advanceWorkflow(
   client: pg.PoolClient,
   workflowId: string,
   options: { resume?: boolean } = {},
-): Promise<void> {
+): Promise<WorkflowRow | undefined> {
   const workflow = await lockWorkflow(client, workflowId);
-  if (!workflow) return;
-  const before = { status: workflow.status, done: workflow.steps_done };
-  if (options.resume && workflow.status === "failed") {
-    await client.query(
-      `UPDATE workflow_steps SET status = 'waiting', job_id = NULL WHERE workflow_id = $1 AND status = 'skipped'`,
-      [workflowId],
-    );
-    await client.query("UPDATE workflows SET status = 'running', error = NULL, completed_at = NULL WHERE id = $1", [
-      workflowId,
-    ]);
-    workflow.status = "running";
-    workflow.error = null;
-  }
-  const states = taskStates(await readSteps(client, workflowId));
-
-  if (workflow.status === "running") {
-    let tree: Node | undefined;
-    try {
-      tree = treeOf(workflow);
-    } catch (error) {
+  if (!workflow) return undefined;
+  const stored = { status: workflow.status, done: workflow.steps_done };
+  let states = taskStates(await readSteps(client, workflowId));
+  let tree: Node | undefined;
+  try {
+    tree = treeOf(workflow);
+  } catch (error) {
+    if (workflow.status === "running") {
       workflow.status = "failed";
       workflow.error = (error as Error).message;
     }
-    if (tree) {
-      const next = plan(tree, workflow.input, states);
-      for (const { path, error } of next.unbuildable) {
+  }
+
+  if (tree && options.resume && workflow.status === "failed") {
+    const resumed = resumedStates(states);
+    if (plan(tree, workflow.input, resumed).outcome.s !== "failed") {
+      await client.query(
+        "UPDATE workflow_steps SET status = 'waiting', job_id = NULL WHERE workflow_id = $1 AND status = 'skipped'",
+        [workflowId],
+      );
+      states = resumed;
+      workflow.status = "running";
+      workflow.error = null;
+    }
+  }
+
+  if (tree && workflow.status === "running") {
+    const next = plan(tree, workflow.input, states);
+    for (const { path, error } of next.unbuildable) {
+      await client.query(
+        "UPDATE workflow_steps SET status = 'unbuildable', error = $3 WHERE workflow_id = $1 AND path = $2",
+        [workflowId, path, error],
+      );
+    }
+    if (next.outcome.s === "failed") {
+      workflow.status = "failed";
+      workflow.error = next.outcome.error;
+    } else {
+      // Released steps are enqueued here, in the transaction that released them.
+      const started = next.start.map((step) => ({ ...step, id: randomUUID() }));
+      await insertStepJobs(client, workflow.owner_id, workflowId, started);
+      for (const step of started) {
         await client.query(
-          "UPDATE workflow_steps SET status = 'unbuildable', error = $3 WHERE workflow_id = $1 AND path = $2",
-          [workflowId, path, error],
+          "UPDATE workflow_steps SET status = 'enqueued', job_id = $3 WHERE workflow_id = $1 AND path = $2",
+          [workflowId, step.path, step.id],
         );
-        states.set(path, { state: "unbuildable", error });
       }
-      if (next.outcome.s === "failed") {
-        workflow.status = "failed";
-        workflow.error = next.outcome.error;
-      } else {
-        // Released steps are enqueued here, in the transaction that released them.
-        const started = next.start.map((step) => ({ ...step, id: randomUUID() }));
-        await insertStepJobs(client, workflow.owner_id, workflowId, started);
-        for (const step of started) {
-          await client.query(
-            "UPDATE workflow_steps SET status = 'enqueued', job_id = $3 WHERE workflow_id = $1 AND path = $2",
-            [workflowId, step.path, step.id],
-          );
-        }
-        if (next.outcome.s === "ok") {
-          workflow.status = "succeeded";
-          workflow.result = next.outcome.value ?? null;
-        }
+      if (next.outcome.s === "ok") {
+        workflow.status = "succeeded";
+        workflow.result = next.outcome.value ?? null;
       }
     }
-    if (workflow.status === "failed") await skipRemaining(client, workflowId);
+    // An ended workflow starts nothing more (a failure a chord took may have left steps behind).
+    if (workflow.status !== "running") await skipRemaining(client, workflowId);
   }
 
   workflow.steps_done = countDone(taskStates(await readSteps(client, workflowId)));
-  if (workflow.status === before.status && workflow.steps_done === before.done) return;
-  const ended = workflow.status !== "running" && before.status === "running";
+  if (workflow.status === stored.status && workflow.steps_done === stored.done) return workflow;
   await client.query(
     `UPDATE workflows SET status = $2, steps_done = $3, result = $4::jsonb, error = $5, updated_at = now(),
-            completed_at = CASE WHEN $6 THEN now() ELSE completed_at END
+            completed_at = CASE WHEN $2 = 'running' THEN NULL WHEN status = 'running' THEN now() ELSE completed_at END
       WHERE id = $1`,
     [
       workflowId,
@@ -220,28 +236,32 @@ export async function advanceWorkflow(
       workflow.steps_done,
       workflow.result === undefined ? null : JSON.stringify(workflow.result),
       workflow.error,
-      ended,
     ],
   );
   await recordWorkflowEvent(client, workflow);
+  return workflow;
 }
 
 /**
- * A failed workflow stops: steps whose turn has not come are skipped, and
- * enqueued steps that have not started are cancelled (and skipped, so a
- * resume enqueues them afresh). Steps already running finish on their own.
+ * An ended workflow stops: steps whose turn has not come are skipped, and
+ * enqueued steps that have not started are cancelled and skipped (so a resume
+ * enqueues them afresh). Steps already started (running, or waiting to retry)
+ * finish on their own; nothing follows them.
  */
 async function skipRemaining(client: pg.PoolClient, workflowId: string): Promise<void> {
   const { rows } = await client.query<{ path: string; job_id: string }>(
     `SELECT s.path, s.job_id FROM workflow_steps s JOIN jobs j ON j.id = s.job_id
-      WHERE s.workflow_id = $1 AND j.status = 'pending'`,
+      WHERE s.workflow_id = $1 AND s.status = 'enqueued' AND j.status = 'pending'
+      ORDER BY j.id`,
     [workflowId],
   );
-  for (const { job_id } of rows) await cancelStepJob(client, job_id, ["pending"]);
+  const cancelled: string[] = [];
+  // A step a worker started meanwhile is not cancelled, and so not skipped: its outcome still counts.
+  for (const { path, job_id } of rows) if (await cancelStepJob(client, job_id, ["pending"])) cancelled.push(path);
   await client.query(
     `UPDATE workflow_steps SET status = 'skipped'
       WHERE workflow_id = $1 AND (status = 'waiting' OR path = ANY($2::text[]))`,
-    [workflowId, rows.map((r) => r.path)],
+    [workflowId, cancelled],
   );
 }
 
@@ -261,7 +281,13 @@ export async function changeStep<T extends JobRow | undefined>(
     jobId,
   ]);
   const workflowId = rows[0]?.workflow_id;
-  if (workflowId) await lockWorkflow(client, workflowId);
+  if (workflowId) {
+    const workflow = await lockWorkflow(client, workflowId);
+    // A cancelled workflow's step would run with nothing to follow it.
+    if (options.resume && workflow?.status === "cancelled") {
+      throw new WorkflowConflictError(workflowId, "cancelled", "requeue a step of");
+    }
+  }
   const changed = await change();
   if (workflowId && changed) await advanceWorkflow(client, workflowId, options);
   return changed;
@@ -300,7 +326,14 @@ export async function startWorkflow(pool: pg.Pool, ownerId: string, name: string
   if (problem) {
     throw new FieldIssuesError([{ code: "custom", path: ["input", problem.field], message: problem.message }]);
   }
-  const tasks = tasksOf(buildTree(definition, input));
+  let tree: Node;
+  try {
+    tree = buildTree(definition, input);
+  } catch (error) {
+    if (!(error instanceof WorkflowShapeError)) throw error;
+    throw new FieldIssuesError([{ code: "custom", path: ["input"], message: error.message }]);
+  }
+  const tasks = tasksOf(tree);
   const id = randomUUID();
   await withTransaction(pool, async (client) => {
     const { rows } = await client.query<WorkflowRow>(
@@ -313,8 +346,12 @@ export async function startWorkflow(pool: pg.Pool, ownerId: string, name: string
        SELECT $1, path, job_type FROM unnest($2::text[], $3::text[]) AS s(path, job_type)`,
       [id, tasks.map((t) => t.path), tasks.map((t) => t.node.type)],
     );
-    await recordWorkflowEvent(client, rows[0] as WorkflowRow);
-    await advanceWorkflow(client, id);
+    await recordWorkflowEvent(client, rows[0] as WorkflowRow, "pending");
+    const started = await advanceWorkflow(client, id);
+    // A first step whose payload the input cannot build is the input's fault: refuse it, start nothing.
+    if (started?.status === "failed") {
+      throw new FieldIssuesError([{ code: "custom", path: ["input"], message: started.error ?? "cannot start" }]);
+    }
   });
   return id;
 }

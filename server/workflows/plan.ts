@@ -77,8 +77,20 @@ export function plan(root: Node, input: unknown, states: ReadonlyMap<string, Tas
     }
   };
 
-  const members = (nodes: Node[], path: string, previous: unknown) =>
-    nodes.map((child, i) => evaluate(child, `${path}.${i}`, previous));
+  /**
+   * A group's members, then their join. A failed group starts nothing more:
+   * steps this evaluation would have started inside it are taken back (they
+   * were not enqueued yet), so its unfinished branches stop where they are.
+   * Not in a chord that runs its callback on failures: there every member
+   * goes on to its end, since the callback waits for all of them.
+   */
+  const group = (nodes: Node[], path: string, previous: unknown, runOnFailure = false) => {
+    const mark = result.start.length;
+    const each = nodes.map((child, i) => evaluate(child, `${path}.${i}`, previous));
+    const joined = join(each);
+    if (joined.s === "failed" && !runOnFailure) result.start.length = mark;
+    return { joined, each };
+  };
 
   const evaluate = (node: Node, path: string, previous: unknown): Evaluation => {
     switch (node.kind) {
@@ -94,16 +106,13 @@ export function plan(root: Node, input: unknown, states: ReadonlyMap<string, Tas
         return { s: "ok", value };
       }
       case "group":
-        return join(members(node.members, path, previous));
+        return group(node.members, path, previous).joined;
       case "chord": {
-        const evaluations = members(node.members, path, previous);
+        const { joined, each } = group(node.members, path, previous, node.runOnFailure);
         const callbackPath = `${path}.${node.members.length}`;
-        if (!node.runOnFailure) {
-          const joined = join(evaluations);
-          return joined.s === "ok" ? evaluate(node.callback, callbackPath, joined.value) : joined;
-        }
-        if (evaluations.some((e) => e.s === "running")) return RUNNING;
-        const outcomes = evaluations.map((e) =>
+        if (!node.runOnFailure) return joined.s === "ok" ? evaluate(node.callback, callbackPath, joined.value) : joined;
+        if (each.some((e) => e.s === "running")) return RUNNING;
+        const outcomes = each.map((e) =>
           e.s === "ok" ? { ok: true, result: e.value } : { ok: false, error: (e as { error: string }).error },
         );
         return evaluate(node.callback, callbackPath, outcomes);

@@ -78,6 +78,34 @@ function nodeView(node: Node, path: string, steps: Map<string, StepRow>, callbac
   return { path, kind: node.kind, label, status: shapeStatus(kids.map((k) => k.status)), ...flag, children: kids };
 }
 
+/**
+ * The tree as its definition shapes it; a workflow whose definition this
+ * process lacks (removed, or a newer deploy's) still shows its steps, flat.
+ */
+function treeView(row: WorkflowRow, steps: StepRow[]): WorkflowNodeView {
+  const byPath = new Map(steps.map((s) => [s.path, s]));
+  try {
+    return nodeView(treeOf(row), "0", byPath);
+  } catch {
+    const children = steps
+      .sort((a, b) => a.path.localeCompare(b.path, "en", { numeric: true }))
+      .map((step) =>
+        nodeView(
+          { kind: "task", type: step.job_type as JobType, label: step.job_type, build: () => undefined },
+          step.path,
+          byPath,
+        ),
+      );
+    return {
+      path: "0",
+      kind: "group",
+      label: `steps of ${row.name} (its definition is not in this server)`,
+      status: shapeStatus(children.map((c) => c.status)),
+      children,
+    };
+  }
+}
+
 export async function getWorkflow(pool: pg.Pool, user: AuthUser, workflowId: string): Promise<WorkflowView> {
   const { rows } = await pool.query<WorkflowRow>(
     "SELECT * FROM workflows WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2::uuid)",
@@ -91,7 +119,7 @@ export async function getWorkflow(pool: pg.Pool, user: AuthUser, workflowId: str
     ...summary(row, anyStarted),
     input: row.input,
     ...(row.result !== null ? { result: row.result } : {}),
-    tree: nodeView(treeOf(row), "0", new Map(steps.map((s) => [s.path, s]))),
+    tree: treeView(row, steps),
   };
 }
 
@@ -100,22 +128,21 @@ export async function listWorkflows(
   user: AuthUser,
   page: { status?: WorkflowStatus | undefined; cursor?: { at: Date; id: string } | undefined; limit: number },
 ): Promise<{ items: WorkflowSummary[]; nextCursor: string | null }> {
-  // "pending" is a reading of stored "running"; the filter narrows after the read.
-  const stored = page.status === "pending" ? "running" : page.status;
+  // "pending" and "running" are two readings of stored "running": whether a step has started.
   const { rows } = await pool.query<WorkflowRow & { any_started: boolean }>(
-    `SELECT w.*, EXISTS (SELECT 1 FROM jobs j WHERE j.workflow_id = w.id AND j.status <> 'pending') AS any_started
-       FROM workflows w
-      WHERE ($1::uuid IS NULL OR w.owner_id = $1::uuid)
-        AND ($2::text IS NULL OR w.status = $2)
-        AND ($3::timestamptz IS NULL OR (w.created_at, w.id) < ($3::timestamptz, $4::uuid))
-      ORDER BY w.created_at DESC, w.id DESC
-      LIMIT $5`,
-    [ownerScope(user) ?? null, stored ?? null, page.cursor?.at ?? null, page.cursor?.id ?? null, page.limit + 1],
+    `SELECT * FROM (
+       SELECT w.*, EXISTS (SELECT 1 FROM jobs j WHERE j.workflow_id = w.id AND j.status <> 'pending') AS any_started
+         FROM workflows w
+        WHERE ($1::uuid IS NULL OR w.owner_id = $1::uuid)
+          AND ($2::text IS NULL OR w.status = CASE WHEN $2 = 'pending' THEN 'running' ELSE $2 END)
+          AND ($3::timestamptz IS NULL OR (w.created_at, w.id) < ($3::timestamptz, $4::uuid))
+     ) w
+     WHERE $2::text IS NULL OR $2 NOT IN ('pending', 'running') OR any_started = ($2 = 'running')
+     ORDER BY created_at DESC, id DESC
+     LIMIT $5`,
+    [ownerScope(user) ?? null, page.status ?? null, page.cursor?.at ?? null, page.cursor?.id ?? null, page.limit + 1],
   );
   const last = rows.length > page.limit ? rows[page.limit - 1] : undefined;
-  const items = rows
-    .slice(0, page.limit)
-    .map((row) => summary(row, row.any_started))
-    .filter((item) => page.status === undefined || item.status === page.status);
+  const items = rows.slice(0, page.limit).map((row) => summary(row, row.any_started));
   return { items, nextCursor: last ? encodePageCursor(last.created_at, last.id) : null };
 }

@@ -197,4 +197,33 @@ describe("failure rules", () => {
     ]);
     expect(outcome.s).toBe("ok");
   });
+
+  test("a failed group starts nothing more inside it, even where a branch could go on", () => {
+    const { outcome, rounds } = run(
+      (s) => s.chain(s.group(email(s, "a"), s.chain(email(s, "b"), email(s, "c"))), email(s, "d")),
+      (path) => (path === "0.0.0" ? { ok: false } : { ok: true, result: mail(path) }),
+    );
+    // a fails while b succeeds; c (after b) and d never start.
+    expect(rounds).toEqual([["0.0.0", "0.0.1.0"]]);
+    expect(outcome.s).toBe("failed");
+  });
+
+  test("a failure a runOnFailure chord takes stops its own branch; the other members still run to their ends", () => {
+    const { outcome, rounds, payloads } = run(
+      (s) =>
+        s.chord(
+          [s.chain(email(s, "a1"), email(s, "a2")), s.chain(email(s, "b1"), email(s, "b2"))],
+          s.task("email", ({ input, previous }) => ({ to: input.to, subject: "cb", body: JSON.stringify(previous) })),
+          { runOnFailure: true },
+        ),
+      (path) => (path === "0.0.0" ? { ok: false } : { ok: true, result: mail(path) }),
+    );
+    // a2 never starts (its chain failed); b2 does; the callback waits for it.
+    expect(rounds).toEqual([["0.0.0", "0.1.0"], ["0.1.1"], ["0.2"]]);
+    expect(JSON.parse(String(payloads.get("0.2")?.body))).toEqual([
+      { ok: false, error: "step 0.0.0 (a1) failed: refused" },
+      { ok: true, result: mail("0.1.1") },
+    ]);
+    expect(outcome.s).toBe("ok");
+  });
 });

@@ -71,6 +71,33 @@ registerWorkflow(
   }),
 );
 
+// A chord of two members and a callback, for failures in both members.
+registerWorkflow(
+  defineWorkflow({
+    name: "test_pair",
+    description: "two members, then a callback",
+    input: nestedInput,
+    steps: (s) =>
+      s.chord(
+        [
+          s.task("email", ({ input }) => ({ to: input.to, subject: "left", body: "l" })),
+          s.task("email", ({ input }) => ({ to: input.reportTo, subject: "right", body: "r" })),
+        ],
+        s.task("email", () => ({ to: "pair-done@example.com", subject: "both", body: "b" })),
+      ),
+  }),
+);
+
+// Its first step's payload cannot be built from any input.
+registerWorkflow(
+  defineWorkflow({
+    name: "test_bad_first",
+    description: "first step's payload fails its schema",
+    input: nestedInput,
+    steps: (s) => s.task("email", ({ input }) => ({ to: `${input.to} and more`, subject: "s", body: "" })),
+  }),
+);
+
 beforeAll(async () => {
   smtp = await startTestSmtpServer();
   receiver = await startReceiver();
@@ -129,7 +156,7 @@ describe("the shipped examples", () => {
     );
     const mine = seen.filter((e) => e.kind === "workflow" && e.jobId === workflowId);
     expect(mine.map((e) => [e.status, e.progress?.stepsDone])).toEqual([
-      ["running", 0],
+      ["pending", 0],
       ["running", 1],
       ["succeeded", 2],
     ]);
@@ -234,6 +261,31 @@ describe("failure, cancel and resume", () => {
     expect(mailTo("later@example.com")).toHaveLength(1);
   });
 
+  test("with two failed members, requeuing one runs it but the workflow resumes only when the other is requeued too", async () => {
+    smtp.refuse.add("left@example.com");
+    smtp.refuse.add("right@example.com");
+    const workflowId = await startWorkflow(app.app.services.pool, ownerId, "test_pair", {
+      to: "left@example.com",
+      reportTo: "right@example.com",
+    });
+    const failed = await ended(workflowId);
+    expect(tasks(failed.tree).map((t) => t.status)).toEqual(["failed", "failed", "skipped"]);
+    smtp.refuse.delete("left@example.com");
+    smtp.refuse.delete("right@example.com");
+    const [left, right] = tasks(failed.tree);
+
+    await client.dlq.requeue.mutate({ jobId: left?.jobId ?? "" });
+    await eventually(async () => (await client.jobs.get.query({ jobId: left?.jobId ?? "" })).status === "succeeded");
+    const half = await client.workflows.get.query({ workflowId });
+    expect(half.status).toBe("failed"); // the other member is still failed
+    expect(tasks(half.tree).map((t) => t.status)).toEqual(["succeeded", "failed", "skipped"]);
+
+    await client.dlq.requeue.mutate({ jobId: right?.jobId ?? "" });
+    const resumed = await ended(workflowId);
+    expect(resumed).toMatchObject({ status: "succeeded", stepsDone: 3 });
+    expect(mailTo("pair-done@example.com")).toHaveLength(1);
+  });
+
   test("a group member's failure fails the workflow and skips what had not started", async () => {
     smtp.refuse.add("refused@example.com");
     const workflowId = await startWorkflow(app.app.services.pool, ownerId, "test_nested", {
@@ -269,6 +321,14 @@ describe("failure, cancel and resume", () => {
     expect(tasks(cancelled.tree).map((t) => t.status)).toEqual(["cancelled", "skipped"]);
     const error = await rejection(client.workflows.cancel.mutate({ workflowId }));
     expect(error.data?.code).toBe("CONFLICT");
+    // A cancelled workflow's steps are not requeued: nothing would follow them.
+    const { rows } = await app.app.services.pool.query<{ id: string }>(
+      "UPDATE jobs SET status = 'failed', dlq_reason = 'permanent_error' WHERE workflow_id = $1 RETURNING id",
+      [workflowId],
+    );
+    const requeue = await rejection(client.dlq.requeue.mutate({ jobId: rows[0]?.id ?? "" }));
+    expect(requeue.data?.code).toBe("CONFLICT");
+    expect(requeue.message).toMatch(/cancelled/);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await client.workflows.get.query({ workflowId })).status).toBe("cancelled");
     expect(mailTo("held-report@example.com")).toHaveLength(0);
@@ -312,6 +372,21 @@ describe("the API", () => {
     );
     expect(otherEndpoint.data?.code).toBe("BAD_REQUEST");
     expect(otherEndpoint.data?.zodError?.issues[0]?.path).toEqual(["input", "endpointId"]);
+    const newline = await rejection(
+      client.workflows.start.mutate({
+        name: "notify_all",
+        input: { recipients: ["a@example.com"], subject: "two\nlines", body: "b", reportTo: "r@example.com" },
+      }),
+    );
+    expect(newline.data?.zodError?.issues[0]?.path).toEqual(["input", "subject"]);
+    // A first step the input cannot build: refused at start, naming the step's field, and nothing is created.
+    const unbuildable = await rejection(
+      startWorkflow(app.app.services.pool, ownerId, "test_bad_first", {
+        to: "a@example.com",
+        reportTo: "b@example.com",
+      }),
+    );
+    expect(unbuildable.message).toMatch(/input: step 0 \(email\): payload\.to: /);
     expect((await client.workflows.list.query({})).items.length).toBe(before);
   });
 });
