@@ -2,6 +2,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo } from "react";
 import type { WorkflowNodeView } from "../../../shared/workflows.js";
+import { ProgressBar } from "../components/JobProgress.js";
 import { WorkflowBadge, WorkflowTree } from "../components/WorkflowTree.js";
 import { useJobEvents } from "../hooks/event-stream.js";
 import { useTRPC } from "../trpc.js";
@@ -42,21 +43,15 @@ export function WorkflowDetail({ workflowId }: { workflowId: string }) {
         <span className="mono">{data.name}</span> <WorkflowBadge status={data.status} />
       </h1>
       <p className="muted mono small">{data.id}</p>
-      <div className={`progress progress-${data.status}`}>
-        <div
-          className="progress-track"
-          role="progressbar"
-          aria-valuemin={0}
-          aria-valuemax={100}
-          aria-valuenow={percent}
-          aria-label={`Steps done ${data.stepsDone} of ${data.stepsTotal}`}
-        >
-          <div className="progress-fill" style={{ width: `${percent}%` }} />
-        </div>
+      <ProgressBar
+        status={data.status}
+        percent={percent}
+        ariaLabel={`Steps done ${data.stepsDone} of ${data.stepsTotal}`}
+      >
         <span className="progress-label" data-testid="workflow-steps">
           {data.stepsDone} of {data.stepsTotal} steps
         </span>
-      </div>
+      </ProgressBar>
       {data.error && (
         <p className="error" role="status">
           {data.error}
