@@ -268,7 +268,12 @@ describe("failure, cancel and resume", () => {
       to: "left@example.com",
       reportTo: "right@example.com",
     });
-    const failed = await ended(workflowId);
+    // The workflow fails with the first member; wait for the second to fail too.
+    const failed = await eventually(async () => {
+      const workflow = await client.workflows.get.query({ workflowId });
+      return tasks(workflow.tree).filter((t) => t.status === "failed").length === 2 ? workflow : undefined;
+    });
+    expect(failed.status).toBe("failed");
     expect(tasks(failed.tree).map((t) => t.status)).toEqual(["failed", "failed", "skipped"]);
     smtp.refuse.delete("left@example.com");
     smtp.refuse.delete("right@example.com");
