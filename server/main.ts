@@ -12,9 +12,14 @@ import { createLogger } from "./logger.js";
 const dev = process.argv.includes("--dev");
 const DEMO_EMAIL = "demo@typed-jobs.local";
 const DEMO_PASSWORD = "demo-password";
-const config = loadConfig(
-  dev ? { NODE_ENV: "development", WEBHOOK_ALLOW_LOOPBACK: "true", ...process.env } : process.env,
-);
+// Development defaults: loopback webhooks (the built-in receiver), and absolute
+// download links, so a link mailed by a workflow opens from the mail page.
+const devDefaults = {
+  NODE_ENV: "development",
+  WEBHOOK_ALLOW_LOOPBACK: "true",
+  PUBLIC_URL: `http://localhost:${process.env.PORT ?? "3000"}`,
+};
+const config = loadConfig(dev ? { ...devDefaults, ...process.env } : process.env);
 const logger = createLogger(config.LOG_LEVEL);
 
 try {
