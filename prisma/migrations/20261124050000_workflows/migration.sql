@@ -37,13 +37,15 @@ ALTER TABLE "workflow_steps" ADD CONSTRAINT "workflow_steps_workflow_id_fkey" FO
 ALTER TABLE "workflow_steps" ADD CONSTRAINT "workflow_steps_job_id_fkey" FOREIGN KEY ("job_id") REFERENCES "jobs"("id") ON DELETE SET NULL ON UPDATE CASCADE;
 
 -- A step's job knows its workflow, so settling it can lock the workflow first.
+-- The indexes on workflow_id are partial: most jobs and events belong to no
+-- workflow, and every insert would otherwise maintain an index entry for NULL.
 ALTER TABLE "jobs" ADD COLUMN "workflow_id" UUID;
-CREATE INDEX "jobs_workflow_id_idx" ON "jobs"("workflow_id");
+CREATE INDEX "jobs_workflow_id_idx" ON "jobs"("workflow_id") WHERE "workflow_id" IS NOT NULL;
 ALTER TABLE "jobs" ADD CONSTRAINT "jobs_workflow_id_fkey" FOREIGN KEY ("workflow_id") REFERENCES "workflows"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
 -- Workflow events ride on the job event stream: a row with workflow_id set and
 -- no job_id (kind 'workflow').
 ALTER TABLE "job_events" ALTER COLUMN "job_id" DROP NOT NULL;
 ALTER TABLE "job_events" ADD COLUMN "workflow_id" UUID;
-CREATE INDEX "job_events_workflow_id_idx" ON "job_events"("workflow_id");
+CREATE INDEX "job_events_workflow_id_idx" ON "job_events"("workflow_id") WHERE "workflow_id" IS NOT NULL;
 ALTER TABLE "job_events" ADD CONSTRAINT "job_events_workflow_id_fkey" FOREIGN KEY ("workflow_id") REFERENCES "workflows"("id") ON DELETE CASCADE ON UPDATE CASCADE;
