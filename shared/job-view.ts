@@ -20,6 +20,8 @@ interface JobViewBase {
   runAt: Date;
   priority: number;
   idempotencyKey: string | null;
+  /** The workflow this job is a step of (see workflows.get), or null. */
+  workflowId: string | null;
   /** Set while the job is failed: why it entered the dead-letter queue. */
   reason: DlqReason | null;
   /** True for a failed job that has not been discarded. */

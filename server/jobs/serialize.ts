@@ -25,6 +25,7 @@ export function toJobView(job: Job): JobView {
     runAt: job.runAt,
     priority: job.priority,
     idempotencyKey: job.idempotencyKey,
+    workflowId: job.workflowId,
     reason: job.status === "failed" ? (job.dlqReason as DlqReason | null) : null,
     inDeadLetterQueue: job.status === "failed" && job.discardedAt === null,
   } as JobView;

@@ -236,6 +236,11 @@ describe.skipIf(!chromiumPath)("dashboard in Chromium", () => {
     await page.getByTestId("workflow-steps").filter({ hasText: "2 of 2 steps" }).waitFor();
     const link = smtp.messages.find((m) => m.envelopeTo.includes("chain@example.com"))?.mail.text ?? "";
     expect(link).toMatch(/Download: \S+\/exports\//);
+    // A step links to its job, and the job back to its workflow.
+    await page.locator('[data-path="0.0"] a').first().click();
+    await page.waitForURL(/#\/jobs\//);
+    await page.getByRole("link", { name: `step of ${chainId}` }).click();
+    await page.waitForURL(new RegExp(`#/workflows/${chainId}$`));
 
     // Chord: two exports in parallel, then one webhook to the built-in development receiver.
     const client = app.client(await app.token("ada@example.com"));

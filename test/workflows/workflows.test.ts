@@ -213,6 +213,7 @@ describe("shapes and result passing", () => {
     expect(workflow).toMatchObject({ status: "succeeded", stepsDone: 7, stepsTotal: 7 });
     const steps = tasks(workflow.tree);
     const jobs = await Promise.all(steps.map((t) => client.jobs.get.query({ jobId: t.jobId ?? "" })));
+    expect(jobs.map((j) => j.workflowId)).toEqual(steps.map(() => workflowId));
     const at = (i: number) => ({ start: jobs[i]?.startedAt as Date, end: jobs[i]?.completedAt as Date });
     // first -> (g1 | c1 -> c2) -> (m1 | m2) -> joined
     for (const later of [1, 2]) expect(at(later).start >= at(0).end).toBe(true);

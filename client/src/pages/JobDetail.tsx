@@ -94,6 +94,16 @@ export function JobDetail({ jobId }: { jobId: string }) {
         <dd>
           {job.runAt.toLocaleString()} · priority {job.priority}
         </dd>
+        {job.workflowId && (
+          <>
+            <dt>Workflow</dt>
+            <dd>
+              <a className="mono" href={`#/workflows/${job.workflowId}`}>
+                step of {job.workflowId}
+              </a>
+            </dd>
+          </>
+        )}
         {job.idempotencyKey && (
           <>
             <dt>Idempotency key</dt>
