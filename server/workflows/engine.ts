@@ -12,7 +12,9 @@
  * (the fencing guard matches nothing) and releases nothing.
  *
  * Lock order is always workflow, then job, which is why changeStep takes the
- * workflow lock before its change touches the job.
+ * workflow lock before its change touches the job. (A batched start locks
+ * jobs in the planner's order; should Postgres still pick one of these
+ * transactions as a deadlock victim, withTransaction runs it again.)
  */
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
