@@ -418,16 +418,23 @@ try {
         execArgv: ["--import", "tsx"],
       },
     );
+    // Registered once: a listener per report would pile up on the child.
+    const exited = new Promise<never>((_resolve, reject) =>
+      clients.once("exit", (code) => reject(new Error(`fan-out clients exited (${code})`))),
+    );
+    exited.catch(() => {}); // only a pending report cares
     const fromClients = (type: string) =>
-      new Promise<Record<string, unknown>>((resolve, reject) => {
-        const onMessage = (message: Record<string, unknown>) => {
-          if (message.type !== type) return;
-          clients.off("message", onMessage);
-          resolve(message);
-        };
-        clients.on("message", onMessage);
-        clients.once("exit", (code) => reject(new Error(`fan-out clients exited (${code})`)));
-      });
+      Promise.race([
+        exited,
+        new Promise<Record<string, unknown>>((resolve) => {
+          const onMessage = (message: Record<string, unknown>) => {
+            if (message.type !== type) return;
+            clients.off("message", onMessage);
+            resolve(message);
+          };
+          clients.on("message", onMessage);
+        }),
+      ]);
     await fromClients("ready");
     await new Promise((resolve) => setTimeout(resolve, 500));
     const rssBefore = await server.rss();

@@ -79,7 +79,7 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   app.use(restRouter(services));
   app.use(exportRoutes(services));
   if (config.NODE_ENV !== "production") app.use("/dev/webhooks", devReceiver(services));
-  app.use("/trpc", coalesceEventStreamWrites, eventStreamRoute(services));
+  app.use("/trpc", eventStreamRoute(services));
   app.use(
     "/trpc",
     createExpressMiddleware({
@@ -148,32 +148,4 @@ async function mountClient(
     app.get(/^(?!\/(trpc|api)\/).*/, (_req, res) => res.sendFile(path.join(dist, "index.html")));
   }
   return undefined;
-}
-
-/**
- * An event stream's writes of one turn of the event loop go out as one socket
- * write: the hub hands each subscriber a page of events at once, tRPC writes
- * each as its own chunk, and a socket write is a system call per chunk
- * otherwise (Node's own corking ends at the next tick, before tRPC's next
- * chunk). The delay is at most one turn of the loop.
- */
-function coalesceEventStreamWrites(req: express.Request, res: express.Response, next: express.NextFunction): void {
-  if (!req.headers.accept?.includes("text/event-stream")) {
-    next();
-    return;
-  }
-  const write = res.write;
-  let corked = false;
-  res.write = function (this: express.Response, ...args: Parameters<typeof write>) {
-    if (!corked) {
-      corked = true;
-      res.cork();
-      setImmediate(() => {
-        corked = false;
-        res.uncork();
-      });
-    }
-    return write.apply(this, args);
-  } as typeof write;
-  next();
 }

@@ -6,8 +6,8 @@
  * chain of web streams (each event several chunks, each chunk a socket write)
  * and serialises it per subscriber. With 1,000 subscribers that is the whole
  * CPU. Here an event is serialised once for all subscribers (the hub's events
- * are frozen and shared) and each subscriber's writes of one turn of the event
- * loop go out as one socket write.
+ * are frozen and shared) and each batch the hub hands a subscriber goes out as
+ * one socket write.
  *
  * Only the plain case is served here: an authenticated GET with valid input.
  * Everything else (no credentials, bad input, a batch, a database error while
@@ -20,6 +20,7 @@
  */
 import { getErrorShape, getTRPCErrorFromUnknown, isAbortError } from "@trpc/server/unstable-core-do-not-import";
 import type express from "express";
+import type { JobEvent } from "../shared/events.js";
 import { userFromHeaders } from "./auth/tokens.js";
 import type { AppServices } from "./context.js";
 import { createContextInner } from "./context.js";
@@ -39,8 +40,8 @@ function serialise(value: unknown): string {
   return JSON.stringify(config.transformer.output.serialize(value));
 }
 
-function eventMessage(id: string, event: object): Buffer {
-  const build = () => Buffer.from(`data: ${serialise(event)}\nid: ${id}\n\n\n`);
+function eventMessage(event: JobEvent): Buffer {
+  const build = () => Buffer.from(`data: ${serialise(event)}\nid: ${event.id}\n\n\n`);
   if (!Object.isFrozen(event)) return build();
   let message = messageOf.get(event);
   if (message === undefined) {
@@ -100,7 +101,7 @@ export function eventStreamRoute(services: AppServices): express.RequestHandler 
       for await (const batch of jobEventStream({ ...services, user }, input, from, abort.signal)) {
         if (abort.signal.aborted || res.destroyed) break; // gone while the stream was reading
         // One write per batch: the messages are built once for all subscribers, so this is a copy.
-        const messages = batch.map(({ id, event }) => eventMessage(id, event));
+        const messages = batch.map(eventMessage);
         if (!res.write(messages.length === 1 ? messages[0] : Buffer.concat(messages))) {
           // A slow reader: wait for the socket, and let the hub's per-subscriber limit apply meanwhile.
           await new Promise<void>((resolve) => {

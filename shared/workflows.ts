@@ -38,10 +38,6 @@ export type WorkflowName = keyof typeof workflowInputs;
 export type WorkflowInput<N extends WorkflowName> = z.output<(typeof workflowInputs)[N]>;
 export const workflowNames = Object.keys(workflowInputs) as [WorkflowName, ...WorkflowName[]];
 
-export function isWorkflowName(value: string): value is WorkflowName {
-  return Object.hasOwn(workflowInputs, value);
-}
-
 const startSchemas = workflowNames.map((name) => z.object({ name: z.literal(name), input: workflowInputs[name] }));
 
 /** workflows.start's input: a declared workflow's name and its typed input. */

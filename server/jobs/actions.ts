@@ -11,8 +11,7 @@ import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import { withTransaction } from "../db/pool.js";
 import { taskFor } from "../tasks/index.js";
-import { CANCEL_CHANNEL } from "../worker/cancellations.js";
-import { changeStep } from "../workflows/engine.js";
+import { cancelJobIn, changeStep } from "../workflows/engine.js";
 import { IllegalTransitionError, WorkflowConflictError } from "./errors.js";
 import { findJob, ownerScope } from "./queries.js";
 import { queueAttempt } from "./sql.js";
@@ -32,20 +31,7 @@ export async function cancelJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: st
   await findJob(db, user, jobId);
   const row = await withTransaction(pool, async (client) => {
     // A workflow's step: its workflow advances (fails, unless a chord takes the failure) in this transaction.
-    const updated = await changeStep(client, jobId, () =>
-      applyTransition(client, {
-        jobId,
-        to: "cancelled",
-        from: ["pending", "retrying", "running"],
-        set: { completed_at: "now()" },
-        event: {},
-      }),
-    );
-    if (updated) {
-      await client.query("SELECT graphile_worker.remove_job($1)", [jobId]);
-      await client.query("SELECT pg_notify($1, $2)", [CANCEL_CHANNEL, jobId]);
-    }
-    return updated;
+    return changeStep(client, jobId, () => cancelJobIn(client, jobId, ["pending", "retrying", "running"]));
   });
   if (!row) await conflict(pool, jobId, "cancel");
   return findJob(db, user, jobId);

@@ -207,7 +207,7 @@ const INSERT_JOBS_SQL = `
   )
   SELECT pg_notify('${EVENTS_CHANNEL}', '') FROM queued`;
 
-function jobRecords(ownerId: string, jobs: PreparedJob[], workflowId?: string) {
+function jobRecords(ownerId: string, jobs: Pick<PreparedJob, "id" | "item" | "fingerprint">[], workflowId?: string) {
   return jobs.map(({ id, item, fingerprint }) => {
     const task = taskFor(item.type);
     return {
@@ -242,7 +242,6 @@ export async function insertStepJobs(
     id,
     item: { type, payload } as EnqueueItem,
     fingerprint: payloadFingerprint(type, payload),
-    positions: [],
   }));
   await insertJobs(client, JSON.stringify(jobRecords(ownerId, jobs, workflowId)));
 }

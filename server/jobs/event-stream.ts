@@ -32,13 +32,8 @@ export interface EventStreamDeps {
   user: AuthUser;
 }
 
-export interface StreamedEvent {
-  id: string;
-  event: JobEvent;
-}
-
 /**
- * Yields batches of `{ id, event }` from `from` (the hub's head when the
+ * Yields batches of events from `from` (the hub's head when the
  * request arrived) or from `input.lastEventId`: a backfill page, or what the
  * hub delivered since the last batch. Events the hub hands out are frozen and
  * shared by every subscriber; backfilled ones belong to this stream.
@@ -48,7 +43,7 @@ export async function* jobEventStream(
   input: EventsInput,
   from: Cursor,
   signal?: AbortSignal,
-): AsyncGenerator<StreamedEvent[]> {
+): AsyncGenerator<JobEvent[]> {
   if (input.jobId) {
     await findJob(deps.db, deps.user, input.jobId).catch((error: unknown) => {
       if (error instanceof JobNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: error.message });
@@ -79,17 +74,17 @@ export async function* jobEventStream(
         const last = page.events.at(-1);
         if (last) {
           cursor = last.cursor;
-          yield page.events.map(({ event }) => ({ id: event.id, event }));
+          yield page.events.map(({ event }) => event);
         }
         if (page.events.length < 500) break;
       }
     }
     for await (const delivered of live) {
-      const batch: StreamedEvent[] = [];
+      const batch: JobEvent[] = [];
       for (const { cursor: at, event } of delivered) {
         if (compareCursors(at, cursor) <= 0) continue; // already sent by the backfill
         cursor = at;
-        batch.push({ id: event.id, event });
+        batch.push(event);
       }
       if (batch.length > 0) yield batch;
     }

@@ -9,7 +9,7 @@ import type { DlqReason, JobStatus } from "../../shared/states.js";
 import { statusesLeadingTo } from "../../shared/states.js";
 import { EVENTS_CHANNEL, type JobRow, type Queryable } from "./sql.js";
 
-interface TransitionSpec {
+export interface TransitionSpec {
   jobId: string;
   to: JobStatus;
   /** Source states; defaults to every state that may legally lead to `to`. */

@@ -89,7 +89,7 @@ export const jobsRouter = router({
     .subscription(async function* ({ ctx, input, signal }) {
       // The same stream the hand-written SSE route serves (server/event-stream-route.ts).
       for await (const batch of jobEventStream(ctx, input, ctx.streamFrom, signal)) {
-        for (const { id, event } of batch) yield tracked(id, event);
+        for (const event of batch) yield tracked(event.id, event);
       }
     }),
 });

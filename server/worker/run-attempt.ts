@@ -19,7 +19,7 @@ import { applyTransition, currentStatus, recordProgress } from "../jobs/transiti
 import type { Logger } from "../logger.js";
 import { PermanentError, TransientError } from "../tasks/errors.js";
 import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
-import { changeStepInTransaction } from "../workflows/engine.js";
+import { settleJob } from "../workflows/engine.js";
 import { recordSuccessBatched, startAttemptBatched } from "./batched-writes.js";
 
 const PROGRESS_INTERVAL_MS = 250;
@@ -105,15 +105,16 @@ export async function recordCrashedAttempt(
   jobId: string,
 ): Promise<JobRow | undefined> {
   const { pool } = services;
-  const { rows } = await pool.query<{ attempt: number; max_attempts: number; fence: string }>(
-    "SELECT attempt, max_attempts, fence::text AS fence FROM jobs WHERE id = $1 AND status = 'running'",
+  const { rows } = await pool.query<Pick<JobRow, "id" | "attempt" | "max_attempts" | "fence" | "workflow_id">>(
+    `SELECT id, attempt, max_attempts, fence::text AS fence, workflow_id
+       FROM jobs WHERE id = $1 AND status = 'running'`,
     [jobId],
   );
   const current = rows[0];
   if (!current) return undefined;
   const error = "The worker running this attempt stopped without recording an outcome (crashed)";
   if (current.attempt >= current.max_attempts) {
-    return fail(pool, jobId, current.fence, "crashed", error, null);
+    return fail(pool, current, "crashed", error, null);
   }
   return applyTransition(pool, {
     jobId,
@@ -128,23 +129,20 @@ export async function recordCrashedAttempt(
 /** Fails the attempt into the dead-letter queue; a workflow step's workflow advances with it. */
 function fail(
   pool: TaskServices["pool"],
-  jobId: string,
-  fence: string,
+  job: Pick<JobRow, "id" | "fence" | "workflow_id">,
   reason: DlqReason,
   error: string,
   stack: string | null,
 ) {
-  return changeStepInTransaction(pool, jobId, (client) =>
-    applyTransition(client, {
-      jobId,
-      to: "failed",
-      from: ["running"],
-      fence,
-      set: { error: "$4", error_stack: "$5", dlq_reason: "$6", completed_at: "now()", discarded_at: "NULL" },
-      params: [error, stack, reason],
-      event: { error, reason },
-    }),
-  );
+  return settleJob(pool, job, {
+    jobId: job.id,
+    to: "failed",
+    from: ["running"],
+    fence: job.fence,
+    set: { error: "$4", error_stack: "$5", dlq_reason: "$6", completed_at: "now()", discarded_at: "NULL" },
+    params: [error, stack, reason],
+    event: { error, reason },
+  });
 }
 
 /**
@@ -154,17 +152,15 @@ function fail(
  */
 export async function recordSuccess(pool: TaskServices["pool"], job: JobRow, result: unknown): Promise<boolean> {
   if (!job.workflow_id) return recordSuccessBatched(pool, job.id, job.fence, result);
-  const row = await changeStepInTransaction(pool, job.id, (client) =>
-    applyTransition(client, {
-      jobId: job.id,
-      to: "succeeded",
-      from: ["running"],
-      fence: job.fence,
-      set: { result: "$4::jsonb", completed_at: "now()" },
-      params: [JSON.stringify(result)],
-      event: {},
-    }),
-  );
+  const row = await settleJob(pool, job, {
+    jobId: job.id,
+    to: "succeeded",
+    from: ["running"],
+    fence: job.fence,
+    set: { result: "$4::jsonb", completed_at: "now()" },
+    params: [JSON.stringify(result)],
+    event: {},
+  });
   return row !== undefined;
 }
 
@@ -311,7 +307,7 @@ async function recordFailure(
   else if (lastAttempt) reason = isTimeout ? "timeout" : "retries_exhausted";
 
   if (reason) {
-    const row = await fail(pool, jobId, fence, reason, err.message, err.stack ?? null);
+    const row = await fail(pool, job, reason, err.message, err.stack ?? null);
     if (row) log.error({ state: "failed", reason, err: err.message }, "job failed into the dead-letter queue");
     else log.warn("failure of a stale attempt dropped");
     return;

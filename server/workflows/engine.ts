@@ -18,12 +18,13 @@
  */
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
+import { isTerminal, type JobStatus } from "../../shared/states.js";
 import type { WorkflowStatus } from "../../shared/workflows.js";
 import { withTransaction } from "../db/pool.js";
 import { insertStepJobs } from "../jobs/enqueue.js";
 import { FieldIssuesError, WorkflowConflictError, WorkflowNotFoundError } from "../jobs/errors.js";
 import { EVENTS_CHANNEL, type JobRow } from "../jobs/sql.js";
-import { applyTransition } from "../jobs/transitions.js";
+import { applyTransition, type TransitionSpec } from "../jobs/transitions.js";
 import { CANCEL_CHANNEL } from "../worker/cancellations.js";
 import { buildTree, type Node, tasksOf, WorkflowShapeError } from "./define.js";
 import { workflowFor } from "./index.js";
@@ -68,7 +69,7 @@ export async function readSteps(db: pg.Pool | pg.PoolClient, workflowId: string)
   return rows;
 }
 
-export function taskStates(steps: StepRow[]): Map<string, TaskState> {
+function taskStates(steps: StepRow[]): Map<string, TaskState> {
   const states = new Map<string, TaskState>();
   for (const step of steps) {
     if (step.status === "waiting" || step.status === "skipped") states.set(step.path, { state: step.status });
@@ -98,7 +99,7 @@ function countDone(states: Map<string, TaskState>): number {
   let done = 0;
   for (const state of states.values()) {
     if (state.state === "unbuildable") done++;
-    else if (state.state === "job" && ["succeeded", "failed", "cancelled"].includes(state.status)) done++;
+    else if (state.state === "job" && isTerminal(state.status)) done++;
   }
   return done;
 }
@@ -119,11 +120,13 @@ async function recordWorkflowEvent(
     name: workflow.name,
   };
   await client.query(
-    `INSERT INTO job_events (workflow_id, owner_id, job_type, kind, status, attempt, progress, error)
-     VALUES ($1, $2, 'workflow', 'workflow', $3, 0, $4::jsonb, $5)`,
+    `WITH e AS (
+       INSERT INTO job_events (workflow_id, owner_id, job_type, kind, status, attempt, progress, error)
+       VALUES ($1, $2, 'workflow', 'workflow', $3, 0, $4::jsonb, $5)
+     )
+     SELECT pg_notify('${EVENTS_CHANNEL}', '')`,
     [workflow.id, workflow.owner_id, status, JSON.stringify(progress), workflow.error],
   );
-  await client.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`);
 }
 
 async function lockWorkflow(client: pg.PoolClient, workflowId: string, ownerId?: string) {
@@ -134,8 +137,17 @@ async function lockWorkflow(client: pg.PoolClient, workflowId: string, ownerId?:
   return rows[0];
 }
 
-/** Cancels a step's job that has not started yet, as jobs.cancel would. */
-async function cancelStepJob(client: pg.PoolClient, jobId: string, from: JobRow["status"][]): Promise<boolean> {
+/**
+ * Cancels a job in the caller's transaction (jobs.cancel, and a workflow's
+ * steps): its queued graphile job is removed, and a running attempt is told to
+ * stop through a NOTIFY that reaches whichever worker process runs it
+ * (server/worker/cancellations.ts). Undefined when its state is not in `from`.
+ */
+export async function cancelJobIn(
+  client: pg.PoolClient,
+  jobId: string,
+  from: JobStatus[],
+): Promise<JobRow | undefined> {
   const cancelled = await applyTransition(client, {
     jobId,
     to: "cancelled",
@@ -143,11 +155,32 @@ async function cancelStepJob(client: pg.PoolClient, jobId: string, from: JobRow[
     set: { completed_at: "now()" },
     event: {},
   });
-  if (!cancelled) return false;
-  await client.query("SELECT graphile_worker.remove_job($1)", [jobId]);
-  // A running attempt hears this and stops (server/worker/cancellations.ts).
-  await client.query("SELECT pg_notify($1, $2)", [CANCEL_CHANNEL, jobId]);
-  return true;
+  if (cancelled) {
+    await client.query("SELECT graphile_worker.remove_job($1), pg_notify($2, $1)", [jobId, CANCEL_CHANNEL]);
+  }
+  return cancelled;
+}
+
+/** Sets `status` (and, per step, `job_id` or `error`) of the listed steps, in one statement. */
+async function updateSteps(
+  client: pg.PoolClient,
+  workflowId: string,
+  status: "enqueued" | "unbuildable",
+  steps: { path: string; jobId?: string; error?: string }[],
+): Promise<void> {
+  if (steps.length === 0) return;
+  await client.query(
+    `UPDATE workflow_steps s SET status = $2, job_id = coalesce(x.job_id, s.job_id), error = coalesce(x.error, s.error)
+       FROM unnest($3::text[], $4::uuid[], $5::text[]) AS x(path, job_id, error)
+      WHERE s.workflow_id = $1 AND s.path = x.path`,
+    [
+      workflowId,
+      status,
+      steps.map((step) => step.path),
+      steps.map((step) => step.jobId ?? null),
+      steps.map((step) => step.error ?? null),
+    ],
+  );
 }
 
 /** The task states a resume would plan with: skipped steps wait for their turn again. */
@@ -158,19 +191,19 @@ function resumedStates(states: Map<string, TaskState>): Map<string, TaskState> {
 /**
  * Brings a workflow up to date with its steps: enqueues the steps whose turn
  * has come, records steps that cannot be built, and ends the workflow when
- * its root has succeeded or failed. The caller holds the workflow's lock.
+ * its root has succeeded or failed. The caller holds the workflow's lock and
+ * passes its row.
  *
  * With `resume` (a failed step was requeued), a failed workflow runs again,
  * unless it would fail at once (another step is still failed): then it stays
  * failed until that one is requeued too, and the requeued step just runs.
  */
-export async function advanceWorkflow(
+async function advanceWorkflow(
   client: pg.PoolClient,
-  workflowId: string,
+  workflow: WorkflowRow,
   options: { resume?: boolean } = {},
-): Promise<WorkflowRow | undefined> {
-  const workflow = await lockWorkflow(client, workflowId);
-  if (!workflow) return undefined;
+): Promise<WorkflowRow> {
+  const workflowId = workflow.id;
   const stored = { status: workflow.status, done: workflow.steps_done };
   let states = taskStates(await readSteps(client, workflowId));
   let tree: Node | undefined;
@@ -198,12 +231,8 @@ export async function advanceWorkflow(
 
   if (tree && workflow.status === "running") {
     const next = plan(tree, workflow.input, states);
-    for (const { path, error } of next.unbuildable) {
-      await client.query(
-        "UPDATE workflow_steps SET status = 'unbuildable', error = $3 WHERE workflow_id = $1 AND path = $2",
-        [workflowId, path, error],
-      );
-    }
+    await updateSteps(client, workflowId, "unbuildable", next.unbuildable);
+    for (const { path, error } of next.unbuildable) states.set(path, { state: "unbuildable", error });
     if (next.outcome.s === "failed") {
       workflow.status = "failed";
       workflow.error = next.outcome.error;
@@ -211,12 +240,12 @@ export async function advanceWorkflow(
       // Released steps are enqueued here, in the transaction that released them.
       const started = next.start.map((step) => ({ ...step, id: randomUUID() }));
       await insertStepJobs(client, workflow.owner_id, workflowId, started);
-      for (const step of started) {
-        await client.query(
-          "UPDATE workflow_steps SET status = 'enqueued', job_id = $3 WHERE workflow_id = $1 AND path = $2",
-          [workflowId, step.path, step.id],
-        );
-      }
+      await updateSteps(
+        client,
+        workflowId,
+        "enqueued",
+        started.map((step) => ({ path: step.path, jobId: step.id })),
+      );
       if (next.outcome.s === "ok") {
         workflow.status = "succeeded";
         workflow.result = next.outcome.value ?? null;
@@ -226,7 +255,8 @@ export async function advanceWorkflow(
     if (workflow.status !== "running") await skipRemaining(client, workflowId);
   }
 
-  workflow.steps_done = countDone(taskStates(await readSteps(client, workflowId)));
+  // Steps started or skipped just now were not done before either: the states read above still count.
+  workflow.steps_done = countDone(states);
   if (workflow.status === stored.status && workflow.steps_done === stored.done) return workflow;
   await client.query(
     `UPDATE workflows SET status = $2, steps_done = $3, result = $4::jsonb, error = $5, updated_at = now(),
@@ -259,7 +289,7 @@ async function skipRemaining(client: pg.PoolClient, workflowId: string): Promise
   );
   const cancelled: string[] = [];
   // A step a worker started meanwhile is not cancelled, and so not skipped: its outcome still counts.
-  for (const { path, job_id } of rows) if (await cancelStepJob(client, job_id, ["pending"])) cancelled.push(path);
+  for (const { path, job_id } of rows) if (await cancelJobIn(client, job_id, ["pending"])) cancelled.push(path);
   await client.query(
     `UPDATE workflow_steps SET status = 'skipped'
       WHERE workflow_id = $1 AND (status = 'waiting' OR path = ANY($2::text[]))`,
@@ -271,37 +301,47 @@ async function skipRemaining(client: pg.PoolClient, workflowId: string): Promise
  * Runs `change`, a transition of one job, inside the caller's transaction. If
  * the job is a workflow step, the workflow is locked first and advanced after
  * a change that happened (`change` returned a row). `resume`: the change
- * requeued a failed step.
+ * requeued a failed step. `workflowId`: the job's, when the caller knows it
+ * (null: not a step); otherwise it is looked up.
  */
 export async function changeStep<T extends JobRow | undefined>(
   client: pg.PoolClient,
   jobId: string,
   change: () => Promise<T>,
-  options: { resume?: boolean } = {},
+  options: { resume?: boolean; workflowId?: string | null } = {},
 ): Promise<T> {
-  const { rows } = await client.query<{ workflow_id: string | null }>("SELECT workflow_id FROM jobs WHERE id = $1", [
-    jobId,
-  ]);
-  const workflowId = rows[0]?.workflow_id;
-  if (workflowId) {
-    const workflow = await lockWorkflow(client, workflowId);
-    // A cancelled workflow's step would run with nothing to follow it.
-    if (options.resume && workflow?.status === "cancelled") {
-      throw new WorkflowConflictError(workflowId, "cancelled", "requeue a step of");
-    }
+  let workflowId = options.workflowId;
+  if (workflowId === undefined) {
+    const { rows } = await client.query<{ workflow_id: string | null }>("SELECT workflow_id FROM jobs WHERE id = $1", [
+      jobId,
+    ]);
+    workflowId = rows[0]?.workflow_id ?? null;
+  }
+  const workflow = workflowId ? await lockWorkflow(client, workflowId) : undefined;
+  // A cancelled workflow's step would run with nothing to follow it.
+  if (workflow && options.resume && workflow.status === "cancelled") {
+    throw new WorkflowConflictError(workflow.id, "cancelled", "requeue a step of");
   }
   const changed = await change();
-  if (workflowId && changed) await advanceWorkflow(client, workflowId, options);
+  if (workflow && changed) await advanceWorkflow(client, workflow, options);
   return changed;
 }
 
-/** changeStep in a transaction of its own. */
-export function changeStepInTransaction<T extends JobRow | undefined>(
+/**
+ * A worker's write that settles one job (success, or failure into the
+ * dead-letter queue): one statement for a plain job; for a workflow's step, a
+ * transaction with its workflow (changeStep).
+ */
+export function settleJob(
   pool: pg.Pool,
-  jobId: string,
-  change: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  return withTransaction(pool, (client) => changeStep(client, jobId, () => change(client)));
+  job: Pick<JobRow, "id" | "workflow_id">,
+  spec: TransitionSpec,
+): Promise<JobRow | undefined> {
+  if (!job.workflow_id) return applyTransition(pool, spec);
+  const workflowId = job.workflow_id;
+  return withTransaction(pool, (client) =>
+    changeStep(client, job.id, () => applyTransition(client, spec), { workflowId }),
+  );
 }
 
 /**
@@ -348,10 +388,11 @@ export async function startWorkflow(pool: pg.Pool, ownerId: string, name: string
        SELECT $1, path, job_type FROM unnest($2::text[], $3::text[]) AS s(path, job_type)`,
       [id, tasks.map((t) => t.path), tasks.map((t) => t.node.type)],
     );
-    await recordWorkflowEvent(client, rows[0] as WorkflowRow, "pending");
-    const started = await advanceWorkflow(client, id);
+    const workflow = rows[0] as WorkflowRow;
+    await recordWorkflowEvent(client, workflow, "pending");
+    const started = await advanceWorkflow(client, workflow);
     // A first step whose payload the input cannot build is the input's fault: refuse it, start nothing.
-    if (started?.status === "failed") {
+    if (started.status === "failed") {
       throw new FieldIssuesError([{ code: "custom", path: ["input"], message: started.error ?? "cannot start" }]);
     }
   });
@@ -372,7 +413,7 @@ export async function cancelWorkflow(pool: pg.Pool, ownerId: string | undefined,
       "SELECT id FROM jobs WHERE workflow_id = $1 AND status IN ('pending', 'retrying', 'running') ORDER BY id",
       [workflowId],
     );
-    for (const { id } of rows) await cancelStepJob(client, id, ["pending", "retrying", "running"]);
+    for (const { id } of rows) await cancelJobIn(client, id, ["pending", "retrying", "running"]);
     await client.query("UPDATE workflow_steps SET status = 'skipped' WHERE workflow_id = $1 AND status = 'waiting'", [
       workflowId,
     ]);

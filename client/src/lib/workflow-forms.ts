@@ -3,7 +3,9 @@
  * (strings), turned into a typed workflows.start request and checked with the
  * same zod schema the server uses, so errors name the same fields.
  */
+
 import { type WorkflowName, type WorkflowStart, workflowInputs } from "../../../shared/workflows.js";
+import type { FieldErrors } from "./forms.js";
 
 export interface WorkflowField {
   name: string;
@@ -27,8 +29,6 @@ export const workflowForms: Record<WorkflowName, WorkflowField[]> = {
   ],
 };
 
-export type FormErrors = Record<string, string>;
-
 /** The raw input of a workflow from the form's strings (recipients: one per line). */
 function rawInput(name: WorkflowName, values: Record<string, string>): Record<string, unknown> {
   const raw: Record<string, unknown> = {};
@@ -48,10 +48,10 @@ function rawInput(name: WorkflowName, values: Record<string, string>): Record<st
 export function buildStartRequest(
   name: WorkflowName,
   values: Record<string, string>,
-): { ok: true; request: WorkflowStart } | { ok: false; errors: FormErrors } {
+): { ok: true; request: WorkflowStart } | { ok: false; errors: FieldErrors } {
   const parsed = workflowInputs[name].safeParse(rawInput(name, values));
   if (parsed.success) return { ok: true, request: { name, input: parsed.data } as WorkflowStart };
-  const errors: FormErrors = {};
+  const errors: FieldErrors = {};
   for (const issue of parsed.error.issues) {
     const field = String(issue.path[0] ?? "");
     errors[field] ??= issue.path.length > 1 ? `line ${Number(issue.path[1]) + 1}: ${issue.message}` : issue.message;

@@ -4,7 +4,8 @@ import { type FormEvent, useState } from "react";
 import { type WorkflowName, workflowNames } from "../../../shared/workflows.js";
 import { WorkflowBadge } from "../components/WorkflowTree.js";
 import { useJobEvents } from "../hooks/event-stream.js";
-import { buildStartRequest, type FormErrors, workflowForms } from "../lib/workflow-forms.js";
+import type { FieldErrors } from "../lib/forms.js";
+import { buildStartRequest, workflowForms } from "../lib/workflow-forms.js";
 import { useTRPC } from "../trpc.js";
 
 export function Workflows() {
@@ -75,7 +76,7 @@ function StartWorkflow() {
   const endpoints = useQuery(trpc.webhooks.listEndpoints.queryOptions());
   const [name, setName] = useState<WorkflowName>(workflowNames[0]);
   const [values, setValues] = useState<Record<string, string>>({});
-  const [errors, setErrors] = useState<FormErrors>({});
+  const [errors, setErrors] = useState<FieldErrors>({});
   const start = useMutation(
     trpc.workflows.start.mutationOptions({
       onSuccess: ({ workflowId }) => {
