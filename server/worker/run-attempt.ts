@@ -59,7 +59,17 @@ export interface AttemptDeps {
   inFlight: Map<string, AbortController>;
   /** This worker process (see heartbeat.ts), recorded on the job while its attempt runs. */
   processId?: string | undefined;
+  /**
+   * Successes being recorded after their attempt gave graphile-worker its slot
+   * back, by job id: shutdown waits for them, and a restarted graphile pool
+   * does not take their jobs for crashed. Without it (tests that drive
+   * runAttempt alone), runAttempt resolves once the success is recorded.
+   */
+  settling?: Map<string, Promise<void>>;
 }
+
+/** Successes waiting to be recorded before this process takes no more (a slow database holds the worker back). */
+const MAX_SETTLING = 1000;
 
 /** Starts the next attempt, recording a crashed previous attempt first if there is one. */
 async function startAttempt(deps: AttemptDeps, jobId: string, log: Logger): Promise<JobRow | undefined> {
@@ -170,7 +180,11 @@ function waiting(log: Logger) {
     log.warn({ err: (error as Error).message }, "database unreachable; will record the attempt when it is back");
 }
 
-/** Runs one attempt of `jobId`. Throws only when recording an outcome failed (graphile-worker then retries). */
+/**
+ * Runs one attempt of `jobId`. With `deps.settling`, a plain job's success may
+ * still be on its way to the database when this resolves (see below). Throws
+ * only when recording a start or a failure failed (graphile-worker then retries).
+ */
 export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType>, jobId: string): Promise<void> {
   const { pool } = deps.services;
   const baseLog = deps.logger.child({ jobId, type: task.type });
@@ -264,9 +278,21 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
   if (outcome.ok) {
     const result = task.schema.result.safeParse(outcome.result);
     if (result.success) {
-      const recorded = await retryWhileUnavailable(() => recordSuccess(pool, job, result.data), waiting(log));
-      if (recorded) log.info({ state: "succeeded" }, "attempt succeeded");
-      else log.warn({ state: await currentStatus(pool, jobId) }, "result of a stale attempt dropped");
+      const settled = settleSuccess(deps, task, job, result.data, controller.signal, log);
+      const { settling } = deps;
+      // A workflow step's success releases its next steps: the slot waits for it.
+      if (job.workflow_id || !settling) return settled;
+      // A plain job's success is recorded after graphile-worker has its slot
+      // back, so a slot waits for one commit per job (the start), not two. This
+      // is safe because "running", with this process's id, is already durable:
+      // if the process dies before the success commits, the heartbeat sweep
+      // records the attempt as crashed and runs it again, as for a crash
+      // mid-handler (at least once).
+      settling.set(jobId, settled);
+      void settled.finally(() => {
+        if (settling.get(jobId) === settled) settling.delete(jobId);
+      });
+      while (settling.size > MAX_SETTLING) await Promise.race(settling.values());
       return;
     }
     outcome = {
@@ -278,6 +304,31 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
     () => recordFailure(deps, task, job, outcome.error, controller.signal, log),
     waiting(log),
   );
+}
+
+/**
+ * Records a success, waiting out an unreachable database. A write the database
+ * refuses (say, a result it cannot store) fails the attempt instead. Never rejects.
+ */
+async function settleSuccess(
+  deps: AttemptDeps,
+  task: TaskDefinition<JobType>,
+  job: JobRow,
+  result: unknown,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  const { pool } = deps.services;
+  try {
+    const recorded = await retryWhileUnavailable(() => recordSuccess(pool, job, result), waiting(log));
+    if (recorded) log.info({ state: "succeeded" }, "attempt succeeded");
+    else log.warn({ state: await currentStatus(pool, job.id) }, "result of a stale attempt dropped");
+  } catch (refused) {
+    log.error({ err: (refused as Error).message }, "result not recorded; the attempt counts as failed");
+    await retryWhileUnavailable(() => recordFailure(deps, task, job, refused, signal, log), waiting(log)).catch(
+      (error: Error) => log.error({ err: error.message }, "attempt outcome not recorded"),
+    );
+  }
 }
 
 async function recordFailure(

@@ -59,7 +59,8 @@ export async function startWorker(
     intervalMs: config.HEARTBEAT_INTERVAL_MS,
     timeoutMs: config.HEARTBEAT_TIMEOUT_MS,
   });
-  const deps: AttemptDeps = { services, logger, inFlight: new Map(), processId: heartbeat.processId };
+  const settling = new Map<string, Promise<void>>();
+  const deps: AttemptDeps = { services, logger, inFlight: new Map(), settling, processId: heartbeat.processId };
   const cancellations = new CancellationListener(options.connectionString, deps.inFlight, logger);
   await cancellations.start();
   // graphile-worker names its workers as it creates them; the heartbeat row
@@ -115,7 +116,9 @@ export async function startWorker(
             "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
             [heartbeat.processId],
           );
-          for (const { id } of rows) if (!deps.inFlight.has(id)) await recordCrashedAttempt(services, id);
+          for (const { id } of rows) {
+            if (!deps.inFlight.has(id) && !settling.has(id)) await recordCrashedAttempt(services, id);
+          }
           await services.pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [deadIds]);
           return startRunner();
         });
@@ -139,6 +142,8 @@ export async function startWorker(
         await runner.stop();
       } finally {
         clearTimeout(timer);
+        // Successes still being recorded: the process deregisters only after they land.
+        await Promise.all(settling.values());
         await cancellations.stop();
         await heartbeat.stop();
       }

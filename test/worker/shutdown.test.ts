@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { startWorker } from "../../server/worker/runner.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
-import { emailItem, sleep } from "../support/fixtures.js";
+import { emailItem, gate, sleep } from "../support/fixtures.js";
 import { startTestSmtpServer, type TestSmtpServer } from "../support/smtp.js";
 
 let smtp: TestSmtpServer;
@@ -80,4 +80,52 @@ test("after the grace period the attempt is aborted, recorded as interrupted, re
   const copies = smtp.messages.filter((m) => m.mail.subject === "Interrupted");
   expect(copies.length).toBeGreaterThanOrEqual(1);
   expect(new Set(copies.map((m) => m.mail.messageId))).toEqual(new Set([`<${jobId}@typed-jobs.local>`]));
+});
+
+test("a plain job's success is recorded after its graphile slot is freed, and shutdown waits for it", async () => {
+  const { jobId } = await client.jobs.enqueue.mutate(emailItem({}, "settling@example.com"));
+  const handlerStarted = gate();
+  const finishHandler = gate();
+  const { db, pool, config, logger, network } = app.app.services;
+  const running = await startWorker({ db, pool, config, network }, logger, {
+    concurrency: 2,
+    connectionString: app.databaseUrl,
+    tuning: {
+      email: {
+        run: async () => {
+          handlerStarted.open();
+          await finishHandler.promise;
+          return { messageId: "<held@example.com>", accepted: ["settling@example.com"], response: "250 OK" };
+        },
+      },
+    },
+  });
+  // Hold the job's row once it is running, so its success write waits.
+  const holder = await pool.connect();
+  let stopped = false;
+  try {
+    await handlerStarted.promise;
+    await holder.query("BEGIN");
+    await holder.query("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", [jobId]);
+    finishHandler.open();
+    // graphile-worker has its slot back (its job is done) while ours still says running.
+    await eventually(async () => {
+      const { rows } = await pool.query("SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE key = $1", [jobId]);
+      return rows[0].n === 0;
+    });
+    expect((await client.jobs.get.query({ jobId })).status).toBe("running");
+    // Shutdown waits for the success to land before the process deregisters.
+    const stopping = running.stop(10_000).then(() => {
+      stopped = true;
+    });
+    await sleep(300);
+    expect(stopped).toBe(false);
+    await holder.query("COMMIT");
+    await stopping;
+    expect((await client.jobs.get.query({ jobId })).status).toBe("succeeded");
+  } finally {
+    await holder.query("ROLLBACK").catch(() => {});
+    holder.release();
+    if (!stopped) await running.stop(1000);
+  }
 });
