@@ -17,7 +17,7 @@
 import type { z } from "zod";
 import { type JobType, jobRegistry } from "../../shared/jobs.js";
 import type { JobStatus } from "../../shared/states.js";
-import { children, type Node } from "./define.js";
+import type { Node } from "./define.js";
 
 export type TaskState =
   | { state: "waiting" }
