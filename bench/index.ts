@@ -85,6 +85,26 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs = 600_000, eve
   }
 }
 
+/** The cluster's write-ahead log and commit counters (the bench's Postgres runs nothing else). */
+async function walCounters(pool: pg.Pool) {
+  const { rows } = await pool.query<{ bytes: string; fpi: string; commits: string }>(
+    `SELECT wal_bytes::text AS bytes, wal_fpi::text AS fpi,
+            (SELECT sum(xact_commit)::text FROM pg_stat_database) AS commits
+       FROM pg_stat_wal`,
+  );
+  const row = rows[0] as { bytes: string; fpi: string; commits: string };
+  return { bytes: Number(row.bytes), fpi: Number(row.fpi), commits: Number(row.commits) };
+}
+
+/** Write-ahead log and commits per job between two readings. */
+function walPerJob(before: Awaited<ReturnType<typeof walCounters>>, after: typeof before, jobs: number) {
+  return {
+    bytes: (after.bytes - before.bytes) / jobs,
+    fullPageImages: (after.fpi - before.fpi) / jobs,
+    commits: (after.commits - before.commits) / jobs,
+  };
+}
+
 const count = async (pool: pg.Pool, sql: string, params: unknown[] = []) =>
   Number((await pool.query<{ n: string }>(sql, params)).rows[0]?.n ?? 0);
 
@@ -109,14 +129,21 @@ async function startBenchApp(url: string, env: Record<string, string>, tuningRun
   return startApp(config, logger, { client: "none", ...(tuningRun ? { tuning: { email: { run: noop } } } : {}) });
 }
 
-/** Drains `jobs` queued no-op graphile jobs with raw graphile-worker; jobs/s. */
-async function rawDrain(jobs: number, batched: boolean): Promise<number> {
+interface DrainResult {
+  /** jobs/s */
+  rate: number;
+  wal: ReturnType<typeof walPerJob>;
+}
+
+/** Drains `jobs` queued no-op graphile jobs with raw graphile-worker. */
+async function rawDrain(jobs: number, batched: boolean): Promise<DrainResult> {
   const { pool } = await freshDatabase();
   try {
     await pool.query(
       "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(SELECT ROW('noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec FROM generate_series(1, $1)))",
       [jobs],
     );
+    const walBefore = await walCounters(pool);
     const started = Date.now();
     const runner: Runner = await run({
       pgPool: pool,
@@ -129,8 +156,9 @@ async function rawDrain(jobs: number, batched: boolean): Promise<number> {
     });
     await waitUntil(async () => (await count(pool, "SELECT count(*) AS n FROM graphile_worker._private_jobs")) === 0);
     const rate = jobs / ((Date.now() - started) / 1000);
+    const wal = walPerJob(walBefore, await walCounters(pool), jobs);
     await runner.stop();
-    return rate;
+    return { rate, wal };
   } finally {
     await pool.end();
   }
@@ -138,9 +166,9 @@ async function rawDrain(jobs: number, batched: boolean): Promise<number> {
 
 /**
  * Drains no-op jobs through our full pipeline (state, events, NOTIFY): queues
- * `jobs`, then times the first `measured` of them; jobs/s.
+ * `jobs`, then times the first `measured` of them.
  */
-async function ourDrain(jobs: number, measured = jobs): Promise<number> {
+async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
   const { url, pool } = await freshDatabase();
   try {
     const user = await pool.query<{ id: string }>(
@@ -158,6 +186,7 @@ async function ourDrain(jobs: number, measured = jobs): Promise<number> {
         },
       );
     }
+    const walBefore = await walCounters(pool);
     const started = Date.now();
     const app = await startBenchApp(url, {}, true);
     // Counting a growing jobs table is real work for Postgres: poll it rarely,
@@ -173,8 +202,9 @@ async function ourDrain(jobs: number, measured = jobs): Promise<number> {
       [measured],
     );
     const rate = measured / ((Number(rows[0]?.ms) - started) / 1000);
+    const wal = walPerJob(walBefore, await walCounters(pool), measured);
     await app.stop(1000);
-    return rate;
+    return { rate, wal };
   } finally {
     await pool.end();
   }
@@ -322,24 +352,32 @@ try {
     const rawBatched = await rawDrain(size.drain, true);
     rows.push([
       `drain ${size.drain.toLocaleString("en-US")} no-op, raw default`,
-      fmt(ours, "jobs/s"),
-      fmt(rawDefault, "jobs/s"),
-      ratio(ours, rawDefault),
+      fmt(ours.rate, "jobs/s"),
+      fmt(rawDefault.rate, "jobs/s"),
+      ratio(ours.rate, rawDefault.rate),
     ]);
     rows.push([
       `drain, raw with our batching (localQueue ${shippedLocalQueue}, batched completion)`,
-      fmt(ours, "jobs/s"),
-      fmt(rawBatched, "jobs/s"),
-      ratio(ours, rawBatched),
+      fmt(ours.rate, "jobs/s"),
+      fmt(rawBatched.rate, "jobs/s"),
+      ratio(ours.rate, rawBatched.rate),
     ]);
-    results.drain = { ours, rawDefault, rawBatched };
+    const walText = ({ wal }: DrainResult) =>
+      `${(wal.bytes / 1024).toFixed(1)} kB, ${wal.fullPageImages.toFixed(2)} FPI, ${wal.commits.toFixed(2)} commits`;
+    rows.push(["drain: WAL per job (vs raw batched)", walText(ours), walText(rawBatched), ""]);
+    results.drain = {
+      ours: ours.rate,
+      rawDefault: rawDefault.rate,
+      rawBatched: rawBatched.rate,
+      walPerJob: { ours: ours.wal, rawDefault: rawDefault.wal, rawBatched: rawBatched.wal },
+    };
   }
 
   // 5. Queue depth: our drain rate with `depth` jobs waiting vs the empty-queue rate above.
   if (only.has("depth")) {
     // The rate while the queue is deep: time the first `drain` jobs of `depth`.
-    const deep = await ourDrain(size.depth, size.drain);
-    const empty = (results.drain as { ours: number } | undefined)?.ours ?? (await ourDrain(size.drain));
+    const deep = (await ourDrain(size.depth, size.drain)).rate;
+    const empty = (results.drain as { ours: number } | undefined)?.ours ?? (await ourDrain(size.drain)).rate;
     rows.push([
       `drain with ${size.depth.toLocaleString("en-US")} waiting`,
       fmt(deep, "jobs/s"),
