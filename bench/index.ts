@@ -7,6 +7,7 @@
  */
 import { fork, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -74,6 +75,7 @@ async function freshDatabase(poolSize = concurrency + 4): Promise<{ url: string;
   url.pathname = `/${name}`;
   const pool = createPool(url.toString(), poolSize);
   await migrate(pool, logger);
+  if (process.env.BENCH_SQL) await pool.query(process.env.BENCH_SQL);
   return { url: url.toString(), pool };
 }
 
@@ -94,6 +96,13 @@ async function walCounters(pool: pg.Pool) {
   );
   const row = rows[0] as { bytes: string; fpi: string; commits: string };
   return { bytes: Number(row.bytes), fpi: Number(row.fpi), commits: Number(row.commits) };
+}
+
+/** The machine's busy CPU time so far, in ms (all processes: ours, Postgres, the bench). */
+function busyCpuMs(): number {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return ((user + nice + system + irq + softirq + steal) * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
 /** Write-ahead log and commits per job between two readings. */
@@ -133,6 +142,8 @@ interface DrainResult {
   /** jobs/s */
   rate: number;
   wal: ReturnType<typeof walPerJob>;
+  /** Busy CPU ms per job, the whole machine (our process or graphile's, Postgres, the bench's polling). */
+  cpuMsPerJob: number;
 }
 
 /** Drains `jobs` queued no-op graphile jobs with raw graphile-worker. */
@@ -144,6 +155,7 @@ async function rawDrain(jobs: number, batched: boolean): Promise<DrainResult> {
       [jobs],
     );
     const walBefore = await walCounters(pool);
+    const cpuBefore = busyCpuMs();
     const started = Date.now();
     const runner: Runner = await run({
       pgPool: pool,
@@ -156,9 +168,10 @@ async function rawDrain(jobs: number, batched: boolean): Promise<DrainResult> {
     });
     await waitUntil(async () => (await count(pool, "SELECT count(*) AS n FROM graphile_worker._private_jobs")) === 0);
     const rate = jobs / ((Date.now() - started) / 1000);
+    const cpuMsPerJob = (busyCpuMs() - cpuBefore) / jobs;
     const wal = walPerJob(walBefore, await walCounters(pool), jobs);
     await runner.stop();
-    return { rate, wal };
+    return { rate, wal, cpuMsPerJob };
   } finally {
     await pool.end();
   }
@@ -187,6 +200,7 @@ async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
       );
     }
     const walBefore = await walCounters(pool);
+    const cpuBefore = busyCpuMs();
     const started = Date.now();
     const app = await startBenchApp(url, {}, true);
     // Counting a growing jobs table is real work for Postgres: poll it rarely,
@@ -202,9 +216,11 @@ async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
       [measured],
     );
     const rate = measured / ((Number(rows[0]?.ms) - started) / 1000);
+    // Up to one poll interval after the end is counted too (idle, so little).
+    const cpuMsPerJob = (busyCpuMs() - cpuBefore) / measured;
     const wal = walPerJob(walBefore, await walCounters(pool), measured);
     await app.stop(1000);
-    return { rate, wal };
+    return { rate, wal, cpuMsPerJob };
   } finally {
     await pool.end();
   }
@@ -365,11 +381,18 @@ try {
     const walText = ({ wal }: DrainResult) =>
       `${(wal.bytes / 1024).toFixed(1)} kB, ${wal.fullPageImages.toFixed(2)} FPI, ${wal.commits.toFixed(2)} commits`;
     rows.push(["drain: WAL per job (vs raw batched)", walText(ours), walText(rawBatched), ""]);
+    rows.push([
+      "drain: busy CPU per job, whole machine (vs raw batched)",
+      `${ours.cpuMsPerJob.toFixed(2)} ms`,
+      `${rawBatched.cpuMsPerJob.toFixed(2)} ms (default: ${rawDefault.cpuMsPerJob.toFixed(2)} ms)`,
+      ratio(rawBatched.cpuMsPerJob, ours.cpuMsPerJob),
+    ]);
     results.drain = {
       ours: ours.rate,
       rawDefault: rawDefault.rate,
       rawBatched: rawBatched.rate,
       walPerJob: { ours: ours.wal, rawDefault: rawDefault.wal, rawBatched: rawBatched.wal },
+      cpuMsPerJob: { ours: ours.cpuMsPerJob, rawDefault: rawDefault.cpuMsPerJob, rawBatched: rawBatched.cpuMsPerJob },
     };
   }
 
