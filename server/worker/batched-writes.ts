@@ -25,8 +25,14 @@ export type WriteRequest =
   | { kind: "start"; jobId: string; processId: string | null }
   | { kind: "succeed"; jobId: string; fence: string; result: unknown };
 
+/** What an attempt needs of its job, as a start returns it. */
+export type AttemptRow = Pick<
+  JobRow,
+  "id" | "status" | "attempt" | "max_attempts" | "fence" | "payload" | "workflow_id"
+>;
+
 /** A start's updated row (undefined: skipped), or whether a success was recorded. */
-export type WriteOutcome = JobRow | undefined | boolean;
+export type WriteOutcome = AttemptRow | undefined | boolean;
 
 /**
  * Runs a batch: starts (pending|retrying -> running, attempt and fence bumped)
@@ -37,7 +43,7 @@ export type WriteOutcome = JobRow | undefined | boolean;
 export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promise<WriteOutcome[]> {
   const starts = requests.flatMap((r) => (r.kind === "start" ? [r] : []));
   const successes = requests.flatMap((r) => (r.kind === "succeed" ? [r] : []));
-  const { rows } = await pool.query<JobRow & { op: "start" | "succeed" }>({
+  const { rows } = await pool.query<AttemptRow & { op: "start" | "succeed" }>({
     // Prepared once per connection: planning this statement costs more than running it.
     name: "typed_jobs_write_batch",
     text: `WITH s AS (
@@ -46,21 +52,22 @@ export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promi
               worker_process_id = b.process_id
          FROM unnest($1::uuid[], $2::uuid[]) AS b(id, process_id)
         WHERE jobs.id = b.id AND jobs.status = ANY($3::text[])
-       RETURNING jobs.*
+       RETURNING jobs.id, jobs.owner_id, jobs.type, jobs.status, jobs.attempt, jobs.max_attempts,
+                 jobs.fence::text AS fence, jobs.payload, jobs.workflow_id
      ), d AS (
        UPDATE jobs SET status = 'succeeded', updated_at = now(), result = b.result, completed_at = now()
          FROM unnest($4::uuid[], $5::bigint[], $6::jsonb[]) AS b(id, fence, result)
         WHERE jobs.id = b.id AND jobs.fence = b.fence AND jobs.status = 'running'
-       RETURNING jobs.*
+       RETURNING jobs.id, jobs.owner_id, jobs.type, jobs.status, jobs.attempt
      ), e AS (
        INSERT INTO job_events (job_id, owner_id, job_type, kind, status, attempt)
        SELECT id, owner_id, type, 'transition', status, attempt
          FROM (SELECT id, owner_id, type, status, attempt FROM d
                UNION ALL SELECT id, owner_id, type, status, attempt FROM s) AS changed
      )
-     SELECT 'start' AS op, s.* FROM s
+     SELECT 'start' AS op, s.id, s.status, s.attempt, s.max_attempts, s.fence, s.payload, s.workflow_id FROM s
      UNION ALL
-     SELECT 'succeed' AS op, d.* FROM d`,
+     SELECT 'succeed' AS op, d.id, NULL, NULL, NULL, NULL, NULL, NULL FROM d`,
     values: [
       starts.map((r) => r.jobId),
       starts.map((r) => r.processId),
@@ -71,7 +78,7 @@ export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promi
     ],
   });
   if (rows.length > 0) doorbellFor(pool).ring();
-  const started = new Map<string, JobRow>();
+  const started = new Map<string, AttemptRow>();
   const succeeded = new Set<string>();
   for (const { op, ...row } of rows) {
     if (op === "start") started.set(row.id, row);
@@ -103,7 +110,7 @@ const writerFor = perPool(
 
 /** Starts an attempt of `jobId` in this process's next batch. Undefined: not pending or retrying. */
 export function startAttemptBatched(pool: pg.Pool, jobId: string, processId: string | null) {
-  return writerFor(pool).submit({ kind: "start", jobId, processId }) as Promise<JobRow | undefined>;
+  return writerFor(pool).submit({ kind: "start", jobId, processId }) as Promise<AttemptRow | undefined>;
 }
 
 /** Records an attempt's result in this process's next batch. False: the attempt is stale. */

@@ -20,7 +20,7 @@ import type { Logger } from "../logger.js";
 import { PermanentError, TransientError } from "../tasks/errors.js";
 import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
 import { settleJob } from "../workflows/engine.js";
-import { recordSuccessBatched, startAttemptBatched } from "./batched-writes.js";
+import { type AttemptRow, recordSuccessBatched, startAttemptBatched } from "./batched-writes.js";
 
 const PROGRESS_INTERVAL_MS = 250;
 
@@ -72,7 +72,7 @@ export interface AttemptDeps {
 const MAX_SETTLING = 1000;
 
 /** Starts the next attempt, recording a crashed previous attempt first if there is one. */
-async function startAttempt(deps: AttemptDeps, jobId: string, log: Logger): Promise<JobRow | undefined> {
+async function startAttempt(deps: AttemptDeps, jobId: string, log: Logger): Promise<AttemptRow | undefined> {
   const { pool } = deps.services;
   for (let tries = 0; tries < 3; tries++) {
     // The first try joins this process's batch of starts; a retry after a crash record goes alone.
@@ -160,7 +160,7 @@ function fail(
  * writes; a workflow step settles in a transaction that also releases the
  * steps waiting for it (server/workflows/engine.ts).
  */
-export async function recordSuccess(pool: TaskServices["pool"], job: JobRow, result: unknown): Promise<boolean> {
+export async function recordSuccess(pool: TaskServices["pool"], job: AttemptRow, result: unknown): Promise<boolean> {
   if (!job.workflow_id) return recordSuccessBatched(pool, job.id, job.fence, result);
   const row = await settleJob(pool, job, {
     jobId: job.id,
@@ -313,7 +313,7 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
 async function settleSuccess(
   deps: AttemptDeps,
   task: TaskDefinition<JobType>,
-  job: JobRow,
+  job: AttemptRow,
   result: unknown,
   signal: AbortSignal,
   log: Logger,
@@ -334,7 +334,7 @@ async function settleSuccess(
 async function recordFailure(
   deps: AttemptDeps,
   task: TaskDefinition<JobType>,
-  job: JobRow,
+  job: AttemptRow,
   thrown: unknown,
   signal: AbortSignal,
   log: Logger,
