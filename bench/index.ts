@@ -12,7 +12,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { type Runner, run } from "graphile-worker";
-import type pg from "pg";
+import pg from "pg";
 import { startApp } from "../server/app.js";
 import { issueToken } from "../server/auth/tokens.js";
 import { loadConfig } from "../server/config.js";
@@ -148,7 +148,10 @@ interface DrainResult {
 
 /** Drains `jobs` queued no-op graphile jobs with raw graphile-worker. */
 async function rawDrain(jobs: number, batched: boolean): Promise<DrainResult> {
-  const { pool } = await freshDatabase();
+  const { url, pool: ours } = await freshDatabase();
+  await ours.end();
+  // A stock pool: our pools change how prepared statements are planned (server/db/pool.ts).
+  const pool = new pg.Pool({ connectionString: url, max: concurrency + 4 });
   try {
     await pool.query(
       "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(SELECT ROW('noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec FROM generate_series(1, $1)))",

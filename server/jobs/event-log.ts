@@ -128,12 +128,14 @@ export async function jobEventsSince(
       ORDER BY job_events.txid, job_events.id
       LIMIT 1`;
   const withProbe = options.checkHeldBack !== false;
-  const { rows } = await db.query<EventRow & { settled: boolean }>({
-    // Prepared once per connection: the hub runs this on every ring.
-    name: withProbe ? "typed_jobs_events_since_probe" : "typed_jobs_events_since",
-    text: withProbe ? `(${settled}) UNION ALL (${probe})` : settled,
-    values: [cursor.txid, cursor.id, scope.ownerId ?? null, scope.jobId ?? null, limit],
-  });
+  const values = [cursor.txid, cursor.id, scope.ownerId ?? null, scope.jobId ?? null, limit];
+  const { rows } = await db.query<EventRow & { settled: boolean }>(
+    withProbe
+      ? // Prepared once per connection (one plan for all: see pool.ts): the hub runs this on every ring.
+        { name: "typed_jobs_events_since_probe", text: `(${settled}) UNION ALL (${probe})`, values }
+      : // A backfill is planned for its scope: with a job or owner given, an index on it may serve.
+        { text: settled, values },
+  );
   const events = rows.filter((row) => row.settled).map(toScopedEvent);
   return { events, heldBack: events.length < rows.length };
 }

@@ -3,6 +3,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Batcher } from "../../server/db/batcher.js";
+import { createPool } from "../../server/db/pool.js";
 import { Doorbell } from "../../server/jobs/doorbell.js";
 import { jobHistory } from "../../server/jobs/event-log.js";
 import { EVENTS_CHANNEL, type JobRow } from "../../server/jobs/sql.js";
@@ -169,6 +170,29 @@ describe("Doorbell", () => {
       expect(heard).toBeLessThanOrEqual(2);
     } finally {
       await listener.end();
+    }
+  });
+});
+
+describe("planning", () => {
+  test("the batch statement is planned once per connection, not at every execution", async () => {
+    const pool = createPool(t.url, 1); // one connection: every batch runs on it
+    try {
+      const owner = await makeUser(t.db, "planned@example.com");
+      for (let i = 0; i < 8; i++) {
+        const jobId = await enqueueOne(pool, owner);
+        const [started] = (await writeBatch(pool, [{ kind: "start", jobId, processId: null }])) as [JobRow];
+        await writeBatch(pool, [{ kind: "succeed", jobId, fence: started.fence, result: {} }]);
+      }
+      const { rows } = await pool.query<{ generic: string; custom: string }>(
+        `SELECT generic_plans::text AS generic, custom_plans::text AS custom
+           FROM pg_prepared_statements WHERE name = 'typed_jobs_write_batch'`,
+      );
+      // Postgres's default plans the first five executions afresh, and later ones
+      // too whenever a fresh plan looks cheaper (in the drain bench, nearly every batch).
+      expect(rows[0]).toEqual({ generic: "16", custom: "0" });
+    } finally {
+      await pool.end();
     }
   });
 });
