@@ -50,6 +50,12 @@ size.drain = Number(option("drain", String(size.drain)));
 /** `--subscribers N`: the fan-out's subscriber count. */
 size.subscribers = Number(option("subscribers", String(size.subscribers)));
 const concurrency = Number(option("concurrency", "8"));
+/**
+ * `--repeat N`: run the drain comparison N times, ours and raw interleaved,
+ * and report medians: on a shared 2-core machine one run's figures move by
+ * ±20%, raw graphile-worker's as much as ours.
+ */
+const repeat = Number(option("repeat", sizeName === "tiny" ? "1" : "3"));
 /** `--only enqueue,drain,depth,latency,fanout`: run some sections (while working on one). */
 const only = new Set(option("only", "enqueue,drain,depth,latency,fanout").split(","));
 const logger = createLogger("silent");
@@ -285,6 +291,9 @@ rows.push = (...items) => {
   return push(...items);
 };
 const ratio = (ours: number, raw: number) => (raw > 0 ? `${(ours / raw).toFixed(2)}x` : "n/a");
+const median = (values: number[]) => percentile(values, 50);
+/** The median of the per-run ratios (each run's pair shares the machine's mood), as text. */
+const medianRatio = (pairs: [number, number][]) => `${median(pairs.map(([ours, raw]) => ours / raw)).toFixed(2)}x`;
 const fmt = (n: number, unit: string) => `${Math.round(n).toLocaleString("en-US")} ${unit}`;
 
 try {
@@ -366,37 +375,53 @@ try {
 
   // 2. Drain no-op jobs: our full pipeline vs raw graphile-worker (default, and batched).
   if (only.has("drain")) {
-    const ours = await ourDrain(size.drain);
-    const rawDefault = await rawDrain(size.drain, false);
-    const rawBatched = await rawDrain(size.drain, true);
+    const runs: { ours: DrainResult; rawDefault: DrainResult; rawBatched: DrainResult }[] = [];
+    for (let i = 0; i < repeat; i++) {
+      runs.push({
+        ours: await ourDrain(size.drain),
+        rawDefault: await rawDrain(size.drain, false),
+        rawBatched: await rawDrain(size.drain, true),
+      });
+    }
+    const medianOf = (pick: (run: (typeof runs)[number]) => number) => median(runs.map(pick));
+    const ours = medianOf((run) => run.ours.rate);
+    const rawDefault = medianOf((run) => run.rawDefault.rate);
+    const rawBatched = medianOf((run) => run.rawBatched.rate);
+    const of = repeat > 1 ? ` (median of ${repeat} runs)` : "";
     rows.push([
-      `drain ${size.drain.toLocaleString("en-US")} no-op, raw default`,
-      fmt(ours.rate, "jobs/s"),
-      fmt(rawDefault.rate, "jobs/s"),
-      ratio(ours.rate, rawDefault.rate),
+      `drain ${size.drain.toLocaleString("en-US")} no-op, raw default${of}`,
+      fmt(ours, "jobs/s"),
+      fmt(rawDefault, "jobs/s"),
+      medianRatio(runs.map((run) => [run.ours.rate, run.rawDefault.rate])),
     ]);
     rows.push([
-      `drain, raw with our batching (localQueue ${shippedLocalQueue}, batched completion)`,
-      fmt(ours.rate, "jobs/s"),
-      fmt(rawBatched.rate, "jobs/s"),
-      ratio(ours.rate, rawBatched.rate),
+      `drain, raw with our batching (localQueue ${shippedLocalQueue}, batched completion)${of}`,
+      fmt(ours, "jobs/s"),
+      fmt(rawBatched, "jobs/s"),
+      medianRatio(runs.map((run) => [run.ours.rate, run.rawBatched.rate])),
     ]);
-    const walText = ({ wal }: DrainResult) =>
-      `${(wal.bytes / 1024).toFixed(1)} kB, ${wal.fullPageImages.toFixed(2)} FPI, ${wal.commits.toFixed(2)} commits`;
-    rows.push(["drain: WAL per job (vs raw batched)", walText(ours), walText(rawBatched), ""]);
+    const walText = (pick: (run: (typeof runs)[number]) => DrainResult) =>
+      `${(medianOf((run) => pick(run).wal.bytes) / 1024).toFixed(1)} kB, ` +
+      `${medianOf((run) => pick(run).wal.fullPageImages).toFixed(2)} FPI, ` +
+      `${medianOf((run) => pick(run).wal.commits).toFixed(2)} commits`;
+    rows.push([
+      "drain: WAL per job (vs raw batched)",
+      walText((run) => run.ours),
+      walText((run) => run.rawBatched),
+      "",
+    ]);
+    const cpu = {
+      ours: medianOf((run) => run.ours.cpuMsPerJob),
+      rawDefault: medianOf((run) => run.rawDefault.cpuMsPerJob),
+      rawBatched: medianOf((run) => run.rawBatched.cpuMsPerJob),
+    };
     rows.push([
       "drain: busy CPU per job, whole machine (vs raw batched)",
-      `${ours.cpuMsPerJob.toFixed(2)} ms`,
-      `${rawBatched.cpuMsPerJob.toFixed(2)} ms (default: ${rawDefault.cpuMsPerJob.toFixed(2)} ms)`,
-      ratio(rawBatched.cpuMsPerJob, ours.cpuMsPerJob),
+      `${cpu.ours.toFixed(2)} ms`,
+      `${cpu.rawBatched.toFixed(2)} ms (default: ${cpu.rawDefault.toFixed(2)} ms)`,
+      medianRatio(runs.map((run) => [run.rawBatched.cpuMsPerJob, run.ours.cpuMsPerJob])),
     ]);
-    results.drain = {
-      ours: ours.rate,
-      rawDefault: rawDefault.rate,
-      rawBatched: rawBatched.rate,
-      walPerJob: { ours: ours.wal, rawDefault: rawDefault.wal, rawBatched: rawBatched.wal },
-      cpuMsPerJob: { ours: ours.cpuMsPerJob, rawDefault: rawDefault.cpuMsPerJob, rawBatched: rawBatched.cpuMsPerJob },
-    };
+    results.drain = { ours, rawDefault, rawBatched, cpuMsPerJob: cpu, runs };
   }
 
   // 5. Queue depth: our drain rate with `depth` jobs waiting vs the empty-queue rate above.
