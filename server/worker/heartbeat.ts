@@ -57,6 +57,11 @@ export class Heartbeat {
     this.timer.unref();
   }
 
+  /** Stops heartbeating but stays registered: once silent, a sweep recovers this process's attempts. */
+  pause(): void {
+    clearInterval(this.timer);
+  }
+
   /** Stops heartbeating and deregisters (a clean shutdown leaves nothing to sweep). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
@@ -100,7 +105,7 @@ export class Heartbeat {
         [process.id],
       );
       for (const job of jobs) {
-        const row = await recordCrashedAttempt({ pool: this.pool }, job.id);
+        const row = await recordCrashedAttempt({ pool: this.pool }, job.id, { requeue: true });
         if (row) recovered += 1;
         this.logger.warn(
           { jobId: job.id, state: row?.status, deadProcess: process.id },

@@ -10,7 +10,7 @@
  * has moved on (hard time limit, cancel, crash sweep), a late write from this
  * attempt matches nothing and is dropped.
  */
-import type { JobType } from "../../shared/jobs.js";
+import { isJobType, type JobType } from "../../shared/jobs.js";
 import type { DlqReason } from "../../shared/states.js";
 import { withTransaction } from "../db/pool.js";
 import { retryWhileUnavailable } from "../db/unavailable.js";
@@ -18,6 +18,7 @@ import { type JobRow, queueAttempt } from "../jobs/sql.js";
 import { applyTransition, currentStatus, recordProgress } from "../jobs/transitions.js";
 import type { Logger } from "../logger.js";
 import { PermanentError, TransientError } from "../tasks/errors.js";
+import { taskFor } from "../tasks/index.js";
 import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
 import { settleJob } from "../workflows/engine.js";
 import { type AttemptRow, recordSuccessBatched, startAttemptBatched } from "./batched-writes.js";
@@ -110,9 +111,21 @@ async function startAttempt(deps: AttemptDeps, jobId: string, log: Logger): Prom
   return undefined;
 }
 
+/**
+ * Records the running attempt of `jobId` as crashed: retried at once, or failed
+ * with reason `crashed` on the last attempt.
+ *
+ * With `requeue` (the heartbeat sweep, a replaced graphile pool), the retry is
+ * also queued when graphile-worker no longer holds a job for it: a plain job's
+ * success is written after its graphile job completes (see runAttempt), so a
+ * process that died in between left no graphile job to unlock. Without it (a
+ * new attempt found the old one still running), the caller's graphile job is
+ * the retry.
+ */
 export async function recordCrashedAttempt(
   services: Pick<TaskServices, "pool">,
   jobId: string,
+  options: { requeue?: boolean } = {},
 ): Promise<JobRow | undefined> {
   const { pool } = services;
   const { rows } = await pool.query<Pick<JobRow, "id" | "attempt" | "max_attempts" | "fence" | "workflow_id">>(
@@ -126,13 +139,29 @@ export async function recordCrashedAttempt(
   if (current.attempt >= current.max_attempts) {
     return fail(pool, current, "crashed", error, null);
   }
-  return applyTransition(pool, {
-    jobId,
-    to: "retrying",
-    fence: current.fence,
-    set: { run_at: "now()", error: "$4", error_stack: "NULL" },
-    params: [error],
-    event: { error, reason: "crashed", nextRunAt: new Date() },
+  return withTransaction(pool, async (client) => {
+    const row = await applyTransition(client, {
+      jobId,
+      to: "retrying",
+      fence: current.fence,
+      set: { run_at: "now()", error: "$4", error_stack: "NULL" },
+      params: [error],
+      event: { error, reason: "crashed", nextRunAt: new Date() },
+    });
+    if (row && options.requeue && isJobType(row.type)) {
+      const { rowCount } = await client.query("SELECT 1 FROM graphile_worker.jobs WHERE key = $1", [jobId]);
+      if (!rowCount) {
+        const task = taskFor(row.type);
+        await queueAttempt(client, {
+          type: task.type,
+          jobId,
+          queue: task.queue ?? null,
+          runAt: null,
+          priority: row.priority,
+        });
+      }
+    }
+    return row;
   });
 }
 
@@ -326,7 +355,13 @@ async function settleSuccess(
   } catch (refused) {
     log.error({ err: (refused as Error).message }, "result not recorded; the attempt counts as failed");
     await retryWhileUnavailable(() => recordFailure(deps, task, job, refused, signal, log), waiting(log)).catch(
-      (error: Error) => log.error({ err: error.message }, "attempt outcome not recorded"),
+      async (error: Error) => {
+        // Its graphile job is done, so nothing else would run it again: record a crash, queued afresh.
+        log.error({ err: error.message }, "attempt outcome not recorded; recording it as crashed");
+        await recordCrashedAttempt(deps.services, job.id, { requeue: true }).catch((last: Error) =>
+          log.error({ err: last.message }, "attempt left running"),
+        );
+      },
     );
   }
 }

@@ -117,7 +117,9 @@ export async function startWorker(
             [heartbeat.processId],
           );
           for (const { id } of rows) {
-            if (!deps.inFlight.has(id) && !settling.has(id)) await recordCrashedAttempt(services, id);
+            if (!deps.inFlight.has(id) && !settling.has(id)) {
+              await recordCrashedAttempt(services, id, { requeue: true });
+            }
           }
           await services.pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [deadIds]);
           return startRunner();
@@ -142,10 +144,24 @@ export async function startWorker(
         await runner.stop();
       } finally {
         clearTimeout(timer);
-        // Successes still being recorded: the process deregisters only after they land.
-        await Promise.all(settling.values());
+        // Successes still being recorded: the process deregisters only after
+        // they land. If they cannot within the grace period (the database is
+        // away), it stays registered and falls silent: a sweep then records
+        // those attempts as crashed and queues them again.
+        let waiting: NodeJS.Timeout | undefined;
+        const landed = await Promise.race([
+          Promise.all(settling.values()).then(() => true),
+          new Promise<false>((resolve) => {
+            waiting = setTimeout(() => resolve(false), graceMs);
+          }),
+        ]);
+        clearTimeout(waiting);
         await cancellations.stop();
-        await heartbeat.stop();
+        if (landed) await heartbeat.stop();
+        else {
+          logger.warn({ jobs: settling.size }, "successes not recorded before shutdown; a sweep will run them again");
+          heartbeat.pause();
+        }
       }
     },
   };

@@ -71,3 +71,41 @@ test("a dead worker's running attempt is recorded as crashed and retried within 
   ]);
   expect(left).toEqual([]);
 });
+
+test("a worker that died after its graphile job completed but before its success was written: the sweep queues the job again", async () => {
+  const client = server.client(await server.token("hb-settling@example.com"));
+  const { jobId } = await client.jobs.enqueue.mutate(emailItem({}, "settling-crash@example.com"));
+  const pool = server.app.services.pool;
+  const dead = randomUUID();
+  await pool.query(
+    `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids, last_heartbeat_at)
+     VALUES ($1, 'gone', 1, ARRAY['dead-worker-2'], now() - interval '1 hour')`,
+    [dead],
+  );
+  // Running under the dead process, and graphile-worker's job already completed (deleted).
+  await pool.query(
+    "UPDATE jobs SET status = 'running', attempt = 1, fence = fence + 1, worker_process_id = $2 WHERE id = $1",
+    [jobId, dead],
+  );
+  await pool.query("DELETE FROM graphile_worker._private_jobs WHERE key = $1", [jobId]);
+
+  const worker = await startTestApp(
+    {
+      DATABASE_URL: server.databaseUrl,
+      SMTP_URL: smtp.url,
+      HEARTBEAT_INTERVAL_MS: "200",
+      HEARTBEAT_TIMEOUT_MS: "1000",
+    },
+    {},
+  );
+  try {
+    const job = await eventually(async () => {
+      const current = await client.jobs.get.query({ jobId });
+      return current.status === "succeeded" ? current : undefined;
+    }, 20_000);
+    expect(job.attempt).toBe(2);
+    expect(job.events.find((e) => e.status === "retrying")).toMatchObject({ reason: "crashed", attempt: 1 });
+  } finally {
+    await worker.close();
+  }
+});
