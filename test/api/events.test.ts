@@ -67,8 +67,15 @@ describe("jobs.events", () => {
 
   test("with jobId, streams only that job's events; another user's job is NOT_FOUND", async () => {
     const client = app.client(token);
+    // Both enqueue events delivered before the scoped stream opens: the stream's
+    // horizon is cluster-wide, so under load an enqueue could otherwise still be
+    // in flight when it starts and arrive live.
+    const all = record(client);
+    await all.started;
     const a = await client.jobs.enqueue.mutate(emailItem());
     const b = await client.jobs.enqueue.mutate(emailItem());
+    await all.waitFor((events) => events.some((e) => e.jobId === b.jobId));
+    all.stop();
     const stream = record(client, { jobId: a.jobId });
     await stream.started;
     await client.jobs.cancel.mutate({ jobId: b.jobId });
