@@ -152,12 +152,17 @@ interface DrainResult {
   cpuMsPerJob: number;
 }
 
+/**
+ * A stock pool for raw graphile-worker: ours plans prepared statements, and so
+ * add_job's PL/pgSQL, differently (server/db/pool.ts).
+ */
+const stockPool = (url: string) => new pg.Pool({ connectionString: url, max: concurrency + 4 });
+
 /** Drains `jobs` queued no-op graphile jobs with raw graphile-worker. */
 async function rawDrain(jobs: number, batched: boolean): Promise<DrainResult> {
   const { url, pool: ours } = await freshDatabase();
   await ours.end();
-  // A stock pool: our pools change how prepared statements are planned (server/db/pool.ts).
-  const pool = new pg.Pool({ connectionString: url, max: concurrency + 4 });
+  const pool = stockPool(url);
   try {
     await pool.query(
       "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(SELECT ROW('noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec FROM generate_series(1, $1)))",
@@ -317,9 +322,7 @@ try {
       clients.on("message", (message: { rate: number }) => resolve(message.rate));
       clients.once("exit", (code) => reject(new Error(`enqueue clients exited (${code})`)));
     });
-    // Raw graphile-worker on a stock pool: ours plans prepared statements, and
-    // so add_job's PL/pgSQL, differently (server/db/pool.ts).
-    const stock = new pg.Pool({ connectionString: url, max: concurrency + 4 });
+    const stock = stockPool(url);
     const raw = await Promise.all(Array.from({ length: concurrency }, () => stock.connect()));
     let next = 0;
     let started = Date.now();

@@ -65,13 +65,7 @@ async function requeueIn(client: pg.PoolClient, jobId: string, type: string) {
   // A workflow's failed step: requeuing it resumes the workflow from there.
   const updated = await changeStep(client, jobId, transition, { resume: true });
   if (updated) {
-    await queueAttempt(client, {
-      type: task.type,
-      jobId,
-      queue: task.queue ?? null,
-      runAt: null,
-      priority: updated.priority,
-    });
+    await queueAttempt(client, task, { jobId, runAt: null, priority: updated.priority });
   }
   return updated;
 }

@@ -23,11 +23,12 @@ export const GRAPHILE_MAX_ATTEMPTS = 25;
  */
 export async function queueAttempt(
   db: Queryable,
-  job: { type: string; jobId: string; queue: string | null; runAt: Date | null; priority: number },
+  task: { type: string; queue?: string | undefined },
+  job: { jobId: string; runAt: Date | null; priority: number },
 ): Promise<void> {
   await db.query(
     "SELECT graphile_worker.add_job($1, json_build_object('jobId', $2::text), $3, coalesce($4, now()), $5, $2::text, $6)",
-    [job.type, job.jobId, job.queue, job.runAt, GRAPHILE_MAX_ATTEMPTS, job.priority],
+    [task.type, job.jobId, task.queue ?? null, job.runAt, GRAPHILE_MAX_ATTEMPTS, job.priority],
   );
 }
 

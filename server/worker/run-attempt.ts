@@ -150,16 +150,7 @@ export async function recordCrashedAttempt(
     });
     if (row && options.requeue && isJobType(row.type)) {
       const { rowCount } = await client.query("SELECT 1 FROM graphile_worker.jobs WHERE key = $1", [jobId]);
-      if (!rowCount) {
-        const task = taskFor(row.type);
-        await queueAttempt(client, {
-          type: task.type,
-          jobId,
-          queue: task.queue ?? null,
-          runAt: null,
-          priority: row.priority,
-        });
-      }
+      if (!rowCount) await queueAttempt(client, taskFor(row.type), { jobId, runAt: null, priority: row.priority });
     }
     return row;
   });
@@ -315,7 +306,7 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
       // back, so a slot waits for one commit per job (the start), not two. This
       // is safe because "running", with this process's id, is already durable:
       // if the process dies before the success commits, the heartbeat sweep
-      // records the attempt as crashed and runs it again, as for a crash
+      // records the attempt as crashed and queues it again, as for a crash
       // mid-handler (at least once).
       settling.set(jobId, settled);
       void settled.finally(() => {
@@ -413,13 +404,7 @@ async function recordFailure(
       event: { error: err.message, nextRunAt },
     });
     if (updated) {
-      await queueAttempt(client, {
-        type: task.type,
-        jobId,
-        queue: task.queue ?? null,
-        runAt: nextRunAt,
-        priority: updated.priority,
-      });
+      await queueAttempt(client, task, { jobId, runAt: nextRunAt, priority: updated.priority });
     }
     return updated;
   });

@@ -18,21 +18,28 @@ afterAll(async () => {
   await smtp?.close();
 });
 
-test("a dead worker's running attempt is recorded as crashed and retried within seconds", async () => {
-  const client = server.client(await server.token("hb@example.com"));
-  const { jobId } = await client.jobs.enqueue.mutate(emailItem({}, "recovered@example.com"));
+/** A worker process, silent for an hour, whose attempt of `jobId` is running; returns its id. */
+async function silentProcessRunning(jobId: string, graphileWorkerId: string): Promise<string> {
   const pool = server.app.services.pool;
-  // A worker process that started the attempt, then went silent (SIGKILL, power loss).
   const dead = randomUUID();
   await pool.query(
     `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids, last_heartbeat_at)
-     VALUES ($1, 'gone', 1, ARRAY['dead-worker-1'], now() - interval '1 hour')`,
-    [dead],
+     VALUES ($1, 'gone', 1, ARRAY[$2], now() - interval '1 hour')`,
+    [dead, graphileWorkerId],
   );
   await pool.query(
     "UPDATE jobs SET status = 'running', attempt = 1, fence = fence + 1, worker_process_id = $2 WHERE id = $1",
     [jobId, dead],
   );
+  return dead;
+}
+
+test("a dead worker's running attempt is recorded as crashed and retried within seconds", async () => {
+  const client = server.client(await server.token("hb@example.com"));
+  const { jobId } = await client.jobs.enqueue.mutate(emailItem({}, "recovered@example.com"));
+  const pool = server.app.services.pool;
+  // A worker process that started the attempt, then went silent (SIGKILL, power loss).
+  const dead = await silentProcessRunning(jobId, "dead-worker-1");
   await pool.query(
     "UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = 'dead-worker-1', attempts = 1 WHERE key = $1",
     [jobId],
@@ -76,17 +83,8 @@ test("a worker that died after its graphile job completed but before its success
   const client = server.client(await server.token("hb-settling@example.com"));
   const { jobId } = await client.jobs.enqueue.mutate(emailItem({}, "settling-crash@example.com"));
   const pool = server.app.services.pool;
-  const dead = randomUUID();
-  await pool.query(
-    `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids, last_heartbeat_at)
-     VALUES ($1, 'gone', 1, ARRAY['dead-worker-2'], now() - interval '1 hour')`,
-    [dead],
-  );
   // Running under the dead process, and graphile-worker's job already completed (deleted).
-  await pool.query(
-    "UPDATE jobs SET status = 'running', attempt = 1, fence = fence + 1, worker_process_id = $2 WHERE id = $1",
-    [jobId, dead],
-  );
+  await silentProcessRunning(jobId, "dead-worker-2");
   await pool.query("DELETE FROM graphile_worker._private_jobs WHERE key = $1", [jobId]);
 
   const worker = await startTestApp(
