@@ -250,7 +250,7 @@ async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
  */
 async function startServerProcess(url: string) {
   // The node flags of package.json's "start" script.
-  const child = spawn(process.execPath, ["--max-semi-space-size=4", "--import", "tsx", "server/main.ts"], {
+  const child = spawn(process.execPath, ["--max-semi-space-size=4", ...(process.env.SERVER_FLAGS ? process.env.SERVER_FLAGS.split(" ") : []), "--import", "tsx", "server/main.ts"], {
     env: {
       ...process.env,
       NODE_ENV: "production",

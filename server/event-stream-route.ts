@@ -24,7 +24,8 @@ import type { JobEvent } from "../shared/events.js";
 import { userFromHeaders } from "./auth/tokens.js";
 import type { AppServices } from "./context.js";
 import { createContextInner } from "./context.js";
-import { type EventsInput, eventsInput, jobEventStream } from "./jobs/event-stream.js";
+import type { ScopedEvent } from "./jobs/event-log.js";
+import { type EventsInput, eventsInput, followJobEvents } from "./jobs/event-stream.js";
 import { appRouter } from "./routers/_app.js";
 
 const PATH = "/jobs.events";
@@ -51,7 +52,30 @@ function eventMessage(event: JobEvent): Buffer {
   return message;
 }
 
-/** The input as tRPC reads it: `?input=` through the transformer, with Last-Event-ID merged in. */
+/**
+ * A batch as one HTTP/1.1 chunk (size line, messages, CRLF), so it can go
+ * straight to the socket as one write system call. The hub hands every
+ * unscoped subscriber the same frozen array, one after another, so the last
+ * such batch's chunk is kept and written as is to each.
+ */
+let lastShared: { events: readonly ScopedEvent[]; chunk: Buffer } | undefined;
+
+function batchChunk(events: readonly ScopedEvent[]): Buffer {
+  if (lastShared?.events === events) return lastShared.chunk;
+  const body = batchMessages(events);
+  const chunk = Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, CRLF]);
+  if (Object.isFrozen(events)) lastShared = { events, chunk };
+  return chunk;
+}
+
+function batchMessages(events: readonly ScopedEvent[]): Buffer {
+  const only = events.length === 1 ? events[0] : undefined;
+  return only ? eventMessage(only.event) : Buffer.concat(events.map(({ event }) => eventMessage(event)));
+}
+
+const CRLF = Buffer.from("\r\n");
+
+/** The input as tRPC reads it/** The input as tRPC reads it: `?input=` through the transformer, with Last-Event-ID merged in. */
 function readInput(req: express.Request): EventsInput | undefined {
   const url = new URL(req.originalUrl, "http://localhost");
   if (url.searchParams.has("batch")) return undefined;
@@ -98,24 +122,25 @@ export function eventStreamRoute(services: AppServices): express.RequestHandler 
     // The message framing is tRPC's (fields, then a blank line, then "\n").
     res.write(`event: connected\ndata: ${JSON.stringify(config.sse?.client ?? {})}\n\n\n`);
     try {
-      for await (const batch of jobEventStream({ ...services, user }, input, from, abort.signal)) {
-        if (abort.signal.aborted || res.destroyed) break; // gone while the stream was reading
-        // One write per batch: the messages are built once for all subscribers, so this is a copy.
-        const messages = batch.map(eventMessage);
-        if (!res.write(messages.length === 1 ? messages[0] : Buffer.concat(messages))) {
-          // A slow reader: wait for the socket, and let the hub's per-subscriber limit apply meanwhile.
-          await new Promise<void>((resolve) => {
+      const socket = res.socket;
+      if (!socket) return;
+      await followJobEvents({ ...services, user }, input, from, abort.signal, {
+        // One write per batch. Chunked (HTTP/1.1): framed here and written to the socket itself,
+        // without the response's buffers and corking per write; HTTP/1.0: the bare messages.
+        write: (events) =>
+          !res.destroyed && (res.chunkedEncoding ? socket.write(batchChunk(events)) : res.write(batchMessages(events))),
+        drained: () =>
+          new Promise<void>((resolve) => {
             const done = () => {
-              res.off("drain", done);
+              socket.off("drain", done);
               res.off("close", done);
               resolve();
             };
-            res.on("drain", done);
+            if (res.destroyed) return resolve();
+            socket.on("drain", done);
             res.on("close", done);
-          });
-        }
-        if (abort.signal.aborted) break;
-      }
+          }),
+      });
       if (!abort.signal.aborted) res.write("event: return\ndata: \n\n\n");
     } catch (cause) {
       if (!abort.signal.aborted && !isAbortError(cause)) {

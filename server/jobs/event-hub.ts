@@ -19,7 +19,7 @@ export interface EventScope {
 }
 
 /** A subscriber that fell this far behind is ended; it reconnects with lastEventId. */
-const MAX_BUFFERED = 10_000;
+export const MAX_BUFFERED = 10_000;
 const SAFETY_POLL_MS = 2_000;
 
 export class SubscriberOverflowError extends Error {
@@ -32,11 +32,13 @@ export class SubscriberOverflowError extends Error {
 /**
  * A live subscription: an async iterator of events after `startCursor`, in
  * batches (everything buffered since the consumer last asked: one hand-over
- * per hub read rather than per event).
+ * per hub read rather than per event); or, once `follow` is called, a push of
+ * each hub read straight to a callback.
  */
-export class Subscription implements AsyncIterable<ScopedEvent[]> {
+export class Subscription implements AsyncIterable<readonly ScopedEvent[]> {
   private buffer: ScopedEvent[] = [];
   private wake: (() => void) | undefined;
+  private follower: Follower | undefined;
   private failure: Error | undefined;
   private closed = false;
 
@@ -52,18 +54,50 @@ export class Subscription implements AsyncIterable<ScopedEvent[]> {
     return true;
   }
 
-  push(event: ScopedEvent): void {
-    if (this.closed) return;
-    if (this.buffer.length >= MAX_BUFFERED) {
+  /** One hub read, in cursor order. An unscoped subscriber is handed the hub's (frozen) array itself. */
+  deliver(events: readonly ScopedEvent[]): void {
+    if (this.closed || this.failure) return;
+    const unscoped = this.scope.ownerId === undefined && this.scope.jobId === undefined;
+    const mine = unscoped ? events : events.filter((event) => this.matches(event));
+    if (mine.length === 0) return;
+    if (this.follower) {
+      try {
+        this.follower.onEvents(mine);
+      } catch (error) {
+        // Never into the hub's loop: the other subscribers still get this read.
+        this.fail(error instanceof Error ? error : new Error(String(error)));
+      }
+      return;
+    }
+    if (this.buffer.length + mine.length > MAX_BUFFERED) {
       this.fail(new SubscriberOverflowError());
       return;
     }
-    this.buffer.push(event);
+    for (const event of mine) this.buffer.push(event);
     this.wake?.();
   }
 
+  /**
+   * Push delivery from now on: what is buffered, then every later hub read,
+   * goes to `onEvents` synchronously, with no promise or batch per delivery
+   * (the SSE route, where one hub read goes to a thousand subscribers).
+   * `onEnd` is called once, when the subscription closes or fails.
+   */
+  follow(onEvents: (events: readonly ScopedEvent[]) => void, onEnd: (error?: Error) => void): void {
+    if (this.closed || this.failure) {
+      onEnd(this.failure);
+      return;
+    }
+    this.follower = { onEvents, onEnd };
+    const buffered = this.buffer;
+    this.buffer = [];
+    if (buffered.length > 0) onEvents(buffered);
+  }
+
   fail(error: Error): void {
+    if (this.failure) return;
     this.failure = error;
+    this.follower?.onEnd(error);
     this.wake?.();
   }
 
@@ -71,10 +105,11 @@ export class Subscription implements AsyncIterable<ScopedEvent[]> {
     if (this.closed) return;
     this.closed = true;
     this.onClose(this);
+    if (!this.failure) this.follower?.onEnd();
     this.wake?.();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<ScopedEvent[]> {
+  async *[Symbol.asyncIterator](): AsyncIterator<readonly ScopedEvent[]> {
     while (!this.closed) {
       if (this.buffer.length > 0) {
         const batch = this.buffer;
@@ -89,6 +124,11 @@ export class Subscription implements AsyncIterable<ScopedEvent[]> {
       this.wake = undefined;
     }
   }
+}
+
+interface Follower {
+  onEvents: (events: readonly ScopedEvent[]) => void;
+  onEnd: (error?: Error) => void;
 }
 
 export class EventHub {
@@ -199,13 +239,14 @@ export class EventHub {
       const head = this.head;
       if (!head) return;
       const page = await jobEventsSince(this.pool, head, {}, 1000);
-      for (const event of page.events) {
-        this.head = event.cursor;
-        // Frozen: shared by every subscriber, and serialised once for all (see event-stream-route.ts).
-        Object.freeze(event.event);
-        for (const subscription of this.subscribers) {
-          if (subscription.matches(event)) subscription.push(event);
-        }
+      const last = page.events.at(-1);
+      if (last) {
+        this.head = last.cursor;
+        // Frozen: the events and the page are shared by every subscriber, and
+        // serialised once for all (see event-stream-route.ts).
+        for (const event of page.events) Object.freeze(event.event);
+        const events = Object.freeze(page.events);
+        for (const subscription of this.subscribers) subscription.deliver(events);
       }
       if (page.events.length === 1000) continue;
       if (page.heldBack) {

@@ -11,8 +11,15 @@ import type { JobEvent } from "../../shared/events.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import { JobNotFoundError } from "./errors.js";
-import type { EventHub } from "./event-hub.js";
-import { type Cursor, compareCursors, cursorRetained, decodeCursor, jobEventsSince } from "./event-log.js";
+import { type EventHub, type EventScope, MAX_BUFFERED, SubscriberOverflowError, type Subscription } from "./event-hub.js";
+import {
+  type Cursor,
+  compareCursors,
+  cursorRetained,
+  decodeCursor,
+  jobEventsSince,
+  type ScopedEvent,
+} from "./event-log.js";
 import { findJob, ownerScope } from "./queries.js";
 
 export const eventsInput = z.object({
@@ -44,6 +51,95 @@ export async function* jobEventStream(
   from: Cursor,
   signal?: AbortSignal,
 ): AsyncGenerator<JobEvent[]> {
+  const stream = await openStream(deps, input, from);
+  const stop = () => stream.live.close();
+  signal?.addEventListener("abort", stop);
+  try {
+    let cursor = stream.cursor;
+    for await (const page of backfill(deps.pool, stream)) {
+      cursor = lastCursor(page);
+      yield page.map(({ event }) => event);
+    }
+    for await (const delivered of stream.live) {
+      const batch = unsent(delivered, cursor);
+      if (batch.length > 0) {
+        cursor = lastCursor(batch);
+        yield batch.map(({ event }) => event);
+      }
+    }
+  } finally {
+    signal?.removeEventListener("abort", stop);
+    stream.live.close();
+  }
+}
+
+/** Where a pushed stream's events go: `write` says whether the reader has room for more. */
+export interface EventSink {
+  write(events: readonly ScopedEvent[]): boolean;
+  /** Resolves when the reader has taken everything written (or is gone). */
+  drained(): Promise<void>;
+}
+
+/**
+ * The same stream as jobEventStream, pushed: the backfill page by page, each
+ * waiting for the reader, then each hub read handed to `sink.write` as the hub
+ * reads it, with no promise per delivery (the SSE route, with a thousand
+ * subscribers). A reader that leaves more than the hub's per-subscriber limit
+ * of live events unread ends the stream with SubscriberOverflowError, as a
+ * buffered subscriber does. Resolves when `signal` aborts.
+ */
+export async function followJobEvents(
+  deps: EventStreamDeps,
+  input: EventsInput,
+  from: Cursor,
+  signal: AbortSignal,
+  sink: EventSink,
+): Promise<void> {
+  const stream = await openStream(deps, input, from);
+  const { live } = stream;
+  const stop = () => live.close();
+  signal.addEventListener("abort", stop);
+  try {
+    let cursor = stream.cursor;
+    for await (const page of backfill(deps.pool, stream)) {
+      cursor = lastCursor(page);
+      if (!sink.write(page)) await sink.drained();
+    }
+    // Live events written since the reader last caught up.
+    let unread = 0;
+    await new Promise<void>((resolve, reject) => {
+      live.follow(
+        (delivered) => {
+          const batch = unsent(delivered, cursor);
+          if (batch.length === 0) return;
+          cursor = lastCursor(batch);
+          if (sink.write(batch)) return;
+          if (unread === 0) {
+            void sink.drained().then(() => {
+              unread = 0;
+            });
+          }
+          unread += batch.length;
+          if (unread > MAX_BUFFERED) live.fail(new SubscriberOverflowError());
+        },
+        (error) => (error ? reject(error) : resolve()),
+      );
+    });
+  } finally {
+    signal.removeEventListener("abort", stop);
+    live.close();
+  }
+}
+
+interface OpenStream {
+  live: Subscription;
+  scope: EventScope;
+  /** Where the stream starts: the backfill reads from here up to the live subscription's start. */
+  cursor: Cursor;
+}
+
+/** Checks the caller may see the stream, goes live, and says where the backfill starts. */
+async function openStream(deps: EventStreamDeps, input: EventsInput, from: Cursor): Promise<OpenStream> {
   if (input.jobId) {
     await findJob(deps.db, deps.user, input.jobId).catch((error: unknown) => {
       if (error instanceof JobNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: error.message });
@@ -53,43 +149,48 @@ export async function* jobEventStream(
   const scope = { ownerId: ownerScope(deps.user), jobId: input.jobId };
   // Live first, so nothing settles between the backfill and going live.
   const live = deps.hub.subscribe(scope);
-  const stop = () => live.close();
-  signal?.addEventListener("abort", stop);
+  if (!input.lastEventId) return { live, scope, cursor: from };
   try {
-    let cursor = from;
-    if (input.lastEventId) {
-      const resumeFrom = decodeCursor(input.lastEventId);
-      if (!resumeFrom) throw new TRPCError({ code: "BAD_REQUEST", message: "lastEventId is malformed" });
-      if (!(await cursorRetained(deps.pool, resumeFrom))) {
-        throw new TRPCError({
-          code: "PRECONDITION_FAILED",
-          message: "lastEventId is older than the retained event history; refetch the jobs",
-        });
-      }
-      cursor = resumeFrom;
+    const resumeFrom = decodeCursor(input.lastEventId);
+    if (!resumeFrom) throw new TRPCError({ code: "BAD_REQUEST", message: "lastEventId is malformed" });
+    if (!(await cursorRetained(deps.pool, resumeFrom))) {
+      throw new TRPCError({
+        code: "PRECONDITION_FAILED",
+        message: "lastEventId is older than the retained event history; refetch the jobs",
+      });
     }
-    if (compareCursors(cursor, live.startCursor) < 0) {
-      for (;;) {
-        const page = await jobEventsSince(deps.pool, cursor, scope, 500, { checkHeldBack: false });
-        const last = page.events.at(-1);
-        if (last) {
-          cursor = last.cursor;
-          yield page.events.map(({ event }) => event);
-        }
-        if (page.events.length < 500) break;
-      }
-    }
-    for await (const delivered of live) {
-      const batch: JobEvent[] = [];
-      for (const { cursor: at, event } of delivered) {
-        if (compareCursors(at, cursor) <= 0) continue; // already sent by the backfill
-        cursor = at;
-        batch.push(event);
-      }
-      if (batch.length > 0) yield batch;
-    }
-  } finally {
-    signal?.removeEventListener("abort", stop);
+    return { live, scope, cursor: resumeFrom };
+  } catch (error) {
     live.close();
+    throw error;
   }
+}
+
+/** The log's pages from the stream's start up to where the live subscription took over. */
+async function* backfill(pool: pg.Pool, stream: OpenStream): AsyncGenerator<ScopedEvent[]> {
+  let cursor = stream.cursor;
+  if (compareCursors(cursor, stream.live.startCursor) >= 0) return;
+  for (;;) {
+    const page = await jobEventsSince(pool, cursor, stream.scope, PAGE, { checkHeldBack: false });
+    if (page.events.length > 0) {
+      cursor = lastCursor(page.events);
+      yield page.events;
+    }
+    if (page.events.length < PAGE) return;
+  }
+}
+
+const PAGE = 500;
+
+/** A hub read without what the backfill already sent: the read itself (no copy) in the usual case. */
+function unsent(delivered: readonly ScopedEvent[], cursor: Cursor): readonly ScopedEvent[] {
+  const first = delivered[0];
+  if (first === undefined || compareCursors(first.cursor, cursor) > 0) return delivered;
+  return delivered.filter((event) => compareCursors(event.cursor, cursor) > 0);
+}
+
+function lastCursor(events: readonly ScopedEvent[]): Cursor {
+  const last = events.at(-1);
+  if (!last) throw new Error("lastCursor of no events");
+  return last.cursor;
 }
