@@ -249,21 +249,32 @@ async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
  * WORKER=off), on `url`'s database; resolves once it listens.
  */
 async function startServerProcess(url: string) {
-  // The node flags of package.json's "start" script.
-  const child = spawn(process.execPath, ["--max-semi-space-size=4", ...(process.env.SERVER_FLAGS ? process.env.SERVER_FLAGS.split(" ") : []), "--import", "tsx", "server/main.ts"], {
-    env: {
-      ...process.env,
-      NODE_ENV: "production",
-      DATABASE_URL: url,
-      HOST: "127.0.0.1",
-      PORT: "0",
-      WORKER: "off",
-      SMTP_URL: "smtp://127.0.0.1:2525",
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "info",
+  // The node flags of package.json's "start" script, and any of BENCH_SERVER_FLAGS (to profile the
+  // server: BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=prof"; node refuses --cpu-prof in NODE_OPTIONS).
+  const child = spawn(
+    process.execPath,
+    [
+      "--max-semi-space-size=4",
+      ...(process.env.BENCH_SERVER_FLAGS?.split(" ").filter(Boolean) ?? []),
+      "--import",
+      "tsx",
+      "server/main.ts",
+    ],
+    {
+      env: {
+        ...process.env,
+        NODE_ENV: "production",
+        DATABASE_URL: url,
+        HOST: "127.0.0.1",
+        PORT: "0",
+        WORKER: "off",
+        SMTP_URL: "smtp://127.0.0.1:2525",
+        DATA_DIR: dataDir,
+        LOG_LEVEL: "info",
+      },
+      stdio: ["ignore", "pipe", "inherit"],
     },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  );
   const serverUrl = await new Promise<string>((resolve, reject) => {
     let buffered = "";
     child.stdout.setEncoding("utf8");

@@ -6,8 +6,9 @@
  * chain of web streams (each event several chunks, each chunk a socket write)
  * and serialises it per subscriber. With 1,000 subscribers that is the whole
  * CPU. Here an event is serialised once for all subscribers (the hub's events
- * are frozen and shared) and each batch the hub hands a subscriber goes out as
- * one socket write.
+ * are frozen and shared), the hub pushes each read to every subscriber
+ * synchronously (followJobEvents: no promises per delivery), and each batch
+ * goes out as one socket write of a chunk built once for all subscribers.
  *
  * Only the plain case is served here: an authenticated GET with valid input.
  * Everything else (no credentials, bad input, a batch, a database error while

@@ -11,7 +11,13 @@ import type { JobEvent } from "../../shared/events.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import { JobNotFoundError } from "./errors.js";
-import { type EventHub, type EventScope, MAX_BUFFERED, SubscriberOverflowError, type Subscription } from "./event-hub.js";
+import {
+  type EventHub,
+  type EventScope,
+  MAX_BUFFERED,
+  SubscriberOverflowError,
+  type Subscription,
+} from "./event-hub.js";
 import {
   type Cursor,
   compareCursors,
