@@ -324,15 +324,20 @@ try {
     const token = await issueToken(app.services.db, "bench@example.com");
     const client = trpcClient(app.url, token);
     // The clients run in their own process, as a web app's clients do.
-    const oursRate = await new Promise<number>((resolve, reject) => {
+    // This process is the server (WORKER off): its CPU over the run is the server's.
+    const serverCpuBefore = process.cpuUsage();
+    const http = await new Promise<{ rate: number; cpuMsPerRequest: number }>((resolve, reject) => {
       const clients = fork(
         path.join(import.meta.dirname, "enqueue-clients.ts"),
         [app.url, token, String(concurrency), String(size.enqueue)],
         { execArgv: ["--import", "tsx"] },
       );
-      clients.on("message", (message: { rate: number }) => resolve(message.rate));
+      clients.on("message", (message: { rate: number; cpuMsPerRequest: number }) => resolve(message));
       clients.once("exit", (code) => reject(new Error(`enqueue clients exited (${code})`)));
     });
+    const serverCpu = process.cpuUsage(serverCpuBefore);
+    const serverCpuMsPerRequest = (serverCpu.user + serverCpu.system) / 1000 / size.enqueue;
+    const oursRate = http.rate;
     const stock = stockPool(url);
     const raw = await Promise.all(Array.from({ length: concurrency }, () => stock.connect()));
     let next = 0;
@@ -350,7 +355,18 @@ try {
       fmt(rawRate, "jobs/s"),
       ratio(oursRate, rawRate),
     ]);
-    results.enqueue = { ours: oursRate, raw: rawRate };
+    rows.push([
+      "enqueue over HTTP: CPU per request, server / clients",
+      `${serverCpuMsPerRequest.toFixed(2)} / ${http.cpuMsPerRequest.toFixed(2)} ms`,
+      "",
+      "",
+    ]);
+    results.enqueue = {
+      ours: oursRate,
+      raw: rawRate,
+      serverCpuMsPerRequest,
+      clientCpuMsPerRequest: http.cpuMsPerRequest,
+    };
 
     // The same enqueues without HTTP: enqueueJobs from N concurrent callers in this process.
     const owner = (await app.services.db.user.findUniqueOrThrow({ where: { email: "bench@example.com" } })).id;
