@@ -76,9 +76,7 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
 
   const app = express();
   app.disable("x-powered-by");
-  app.use(restRouter(services));
-  app.use(exportRoutes(services));
-  if (config.NODE_ENV !== "production") app.use("/dev/webhooks", devReceiver(services));
+  // tRPC first: most requests are its, and they need not pass the other routers.
   app.use("/trpc", eventStreamRoute(services));
   app.use(
     "/trpc",
@@ -92,6 +90,9 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
       },
     }),
   );
+  app.use(restRouter(services));
+  app.use(exportRoutes(services));
+  if (config.NODE_ENV !== "production") app.use("/dev/webhooks", devReceiver(services));
 
   const server = http.createServer(app);
   const clientCleanup = await mountClient(app, server, options.client);
