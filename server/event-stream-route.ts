@@ -102,6 +102,9 @@ export function eventStreamRoute(services: AppServices): express.RequestHandler 
     if (req.method !== "GET" || req.path !== PATH || !req.headers.accept?.includes("text/event-stream")) return next();
     const input = readInput(req);
     if (!input) return next();
+    // Listening from the start: a reader that leaves while we authenticate must still end the stream.
+    const abort = new AbortController();
+    res.on("close", () => abort.abort());
     let user: Awaited<ReturnType<typeof userFromHeaders>>;
     try {
       user = await userFromHeaders(services.db, req.headers, services.tokenCache);
@@ -109,11 +112,10 @@ export function eventStreamRoute(services: AppServices): express.RequestHandler 
       return next();
     }
     if (!user) return next();
+    if (abort.signal.aborted) return; // gone already
     // The hub's position once the request is authenticated (where tRPC's procedure takes it): the stream starts there.
     const from = services.hub.currentHead();
 
-    const abort = new AbortController();
-    res.on("close", () => abort.abort());
     res.writeHead(200, {
       "Content-Type": "text/event-stream",
       "Cache-Control": "no-cache, no-transform",
@@ -123,22 +125,28 @@ export function eventStreamRoute(services: AppServices): express.RequestHandler 
     // The message framing is tRPC's (fields, then a blank line, then "\n").
     res.write(`event: connected\ndata: ${JSON.stringify(config.sse?.client ?? {})}\n\n\n`);
     try {
-      const socket = res.socket;
-      if (!socket) return;
       await followJobEvents({ ...services, user }, input, from, abort.signal, {
-        // One write per batch. Chunked (HTTP/1.1): framed here and written to the socket itself,
-        // without the response's buffers and corking per write; HTTP/1.0: the bare messages.
-        write: (events) =>
-          !res.destroyed && (res.chunkedEncoding ? socket.write(batchChunk(events)) : res.write(batchMessages(events))),
+        // One write per batch. Chunked (HTTP/1.1), with the socket ours: framed here and written to
+        // the socket itself, without the response's buffers and corking per write. Otherwise (HTTP/1.0,
+        // or a pipelined request still waiting for the socket) the response frames and buffers it.
+        write: (events) => {
+          if (res.destroyed) return false;
+          const socket = res.socket;
+          return res.chunkedEncoding && socket ? socket.write(batchChunk(events)) : res.write(batchMessages(events));
+        },
         drained: () =>
           new Promise<void>((resolve) => {
+            // The socket drains for our own writes; the response says drain only for what it buffered.
+            const socket = res.socket;
             const done = () => {
-              socket.off("drain", done);
+              socket?.off("drain", done);
+              res.off("drain", done);
               res.off("close", done);
               resolve();
             };
             if (res.destroyed) return resolve();
-            socket.on("drain", done);
+            socket?.on("drain", done);
+            res.on("drain", done);
             res.on("close", done);
           }),
       });

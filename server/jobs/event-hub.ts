@@ -95,7 +95,7 @@ export class Subscription implements AsyncIterable<readonly ScopedEvent[]> {
   }
 
   fail(error: Error): void {
-    if (this.failure) return;
+    if (this.failure || this.closed) return;
     this.failure = error;
     this.follower?.onEnd(error);
     this.wake?.();

@@ -60,6 +60,7 @@ export async function* jobEventStream(
   const stream = await openStream(deps, input, from);
   const stop = () => stream.live.close();
   signal?.addEventListener("abort", stop);
+  if (signal?.aborted) stop(); // the caller left while the stream was opening
   try {
     let cursor = stream.cursor;
     for await (const page of backfill(deps.pool, stream)) {
@@ -92,7 +93,8 @@ export interface EventSink {
  * reads it, with no promise per delivery (the SSE route, with a thousand
  * subscribers). A reader that leaves more than the hub's per-subscriber limit
  * of live events unread ends the stream with SubscriberOverflowError, as a
- * buffered subscriber does. Resolves when `signal` aborts.
+ * buffered subscriber does. Resolves when `signal` aborts (the reader left) or
+ * the hub stops.
  */
 export async function followJobEvents(
   deps: EventStreamDeps,
@@ -105,9 +107,11 @@ export async function followJobEvents(
   const { live } = stream;
   const stop = () => live.close();
   signal.addEventListener("abort", stop);
+  if (signal.aborted) stop(); // the reader left while the stream was opening
   try {
     let cursor = stream.cursor;
     for await (const page of backfill(deps.pool, stream)) {
+      if (signal.aborted) return;
       cursor = lastCursor(page);
       if (!sink.write(page)) await sink.drained();
     }

@@ -1,12 +1,13 @@
 // The pushed event stream (followJobEvents, which the SSE route serves): a
 // reader that stops taking events is ended at the hub's per-subscriber limit,
-// as a buffered subscriber is; one that catches up is not.
+// as a buffered subscriber is; one that catches up is not; and a reader that
+// leaves while its stream opens leaves nothing subscribed (either stream).
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { AuthUser } from "../../server/auth/tokens.js";
 import { enqueueJobs } from "../../server/jobs/enqueue.js";
 import { EventHub, MAX_BUFFERED, SubscriberOverflowError } from "../../server/jobs/event-hub.js";
-import type { ScopedEvent } from "../../server/jobs/event-log.js";
-import { type EventSink, followJobEvents } from "../../server/jobs/event-stream.js";
+import { jobHistory, type ScopedEvent } from "../../server/jobs/event-log.js";
+import { type EventSink, followJobEvents, jobEventStream } from "../../server/jobs/event-stream.js";
 import { createLogger } from "../../server/logger.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { emailItem, makeUser } from "../support/fixtures.js";
@@ -93,4 +94,27 @@ test("a reader that catches up after each write is never ended, and gets every e
   abort.abort();
   await stream;
   expect(hub.subscriberCount).toBe(0);
+});
+
+test("a reader gone while its stream opens (resuming: the retained-history check) leaves no subscription behind", async () => {
+  const owner = await makeUser(t.db, "gone@example.com");
+  const [jobId] = await enqueueJobs(t.pool, owner.id, [emailItem()], { idempotencyTtlHours: 24 });
+  const lastEventId = (await jobHistory(t.pool, jobId as string))[0]?.event.id as string;
+  const deps = { ...t, hub, user: owner };
+  const sink: EventSink = { write: () => true, drained: () => Promise.resolve() };
+
+  // Aborted during the awaits inside the stream's opening, after it subscribed to the hub.
+  const pushed = new AbortController();
+  const push = followJobEvents(deps, { lastEventId }, hub.currentHead(), pushed.signal, sink);
+  pushed.abort();
+  await push;
+  expect(hub.subscriberCount).toBe(0);
+
+  const pulled = new AbortController();
+  const pull = jobEventStream(deps, { lastEventId }, hub.currentHead(), pulled.signal);
+  const first = pull.next();
+  pulled.abort();
+  await first;
+  expect(hub.subscriberCount).toBe(0);
+  await pull.return(undefined);
 });
