@@ -230,9 +230,10 @@ async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
     const cpuBefore = busyCpuMs();
     const started = Date.now();
     const app = await startBenchApp(url, {}, true);
-    // Counting a growing jobs table is real work for Postgres (40 ms a count
-    // with 100,000 rows, on the cores the drain uses): poll it every 2 s, and
-    // take the end time from the measured-th job's recorded completion.
+    // Counting a growing jobs table is real work for Postgres (5 to 39 ms a
+    // count in a 10,000-job drain, more with 100,000 waiting, on the cores the
+    // drain uses): poll it every 2 s, and take the end time from the
+    // measured-th job's recorded completion.
     await waitUntil(
       async () => (await count(pool, "SELECT count(*) AS n FROM jobs WHERE status = 'succeeded'")) >= measured,
       600_000,
