@@ -7,6 +7,7 @@
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { TRPCError } from "@trpc/server";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
 import express from "express";
 import { TokenCache } from "./auth/tokens.js";
@@ -15,6 +16,7 @@ import { type AppServices, createRequestContext } from "./context.js";
 import { openDatabase } from "./db/open.js";
 import { startSmtpSink } from "./email/sink.js";
 import { closeTransports } from "./email/transport.js";
+import { enqueueRoute } from "./enqueue-route.js";
 import { eventStreamRoute } from "./event-stream-route.js";
 import { exportRoutes } from "./exports/routes.js";
 import { EventHub } from "./jobs/event-hub.js";
@@ -77,17 +79,18 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   const app = express();
   app.disable("x-powered-by");
   // tRPC first: most requests are its, and they need not pass the other routers.
+  const onTrpcError = (error: TRPCError, procedure: string | undefined) => {
+    if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ procedure, err: error.cause ?? error }, "tRPC error");
+  };
   app.use("/trpc", eventStreamRoute(services));
+  app.use("/trpc", enqueueRoute(services, onTrpcError));
   app.use(
     "/trpc",
     createExpressMiddleware({
       router: appRouter,
       createContext: ({ req, res }) => createRequestContext(services, req, res),
       maxBodySize: config.MAX_BODY_BYTES,
-      onError: ({ error, path: procedure }) => {
-        if (error.code === "INTERNAL_SERVER_ERROR")
-          logger.error({ procedure, err: error.cause ?? error }, "tRPC error");
-      },
+      onError: ({ error, path: procedure }) => onTrpcError(error, procedure),
     }),
   );
   app.use(restRouter(services));
