@@ -237,7 +237,8 @@ export class EventHub {
   private async readAll(): Promise<void> {
     for (;;) {
       const head = this.head;
-      if (!head) return;
+      // Stopping ends a long catch-up at the next page, not after the whole backlog.
+      if (!head || this.stopped) return;
       const page = await jobEventsSince(this.pool, head, {}, 1000);
       const last = page.events.at(-1);
       if (last) {

@@ -113,28 +113,38 @@ export async function jobEventsSince(
   /** Also look past the horizon (the hub uses it to re-read soon; a backfill has no use for it). */
   options: { checkHeldBack?: boolean } = {},
 ): Promise<EventsPage> {
+  // Scope conditions only when scoped: an "$n IS NULL OR ..." filter would make
+  // the hub's one plan (see pool.ts) sort every row past the cursor instead of
+  // walking the (txid, id) index for `limit` rows, so each page of a backlog
+  // would cost the whole backlog.
+  const values: unknown[] = [cursor.txid, cursor.id, limit];
+  const conditions = ["(txid, id) > ($1::text::xid8, $2::bigint)", "txid < pg_snapshot_xmin(pg_current_snapshot())"];
+  if (scope.ownerId !== undefined) conditions.push(`owner_id = $${values.push(scope.ownerId)}::uuid`);
+  if (scope.jobId !== undefined) conditions.push(`job_id = $${values.push(scope.jobId)}::uuid`);
   const settled = `SELECT ${COLUMNS}, true AS settled
        FROM job_events
-      WHERE (txid, id) > ($1::text::xid8, $2::bigint)
-        AND txid < pg_snapshot_xmin(pg_current_snapshot())
-        AND ($3::uuid IS NULL OR owner_id = $3::uuid)
-        AND ($4::uuid IS NULL OR job_id = $4::uuid)
+      WHERE ${conditions.join(" AND ")}
       ORDER BY job_events.txid, job_events.id
-      LIMIT $5`;
-  // The held-back probe rides in the same round trip: one row past the horizon, if any.
+      LIMIT $3`;
+  // The held-back probe rides in the same round trip: one row past the horizon,
+  // if any. It starts at the horizon, not at the cursor: a reader's cursor comes
+  // from rows below an earlier horizon, and the horizon only moves on, so every
+  // row past it is after the cursor (and starting at the cursor would walk the
+  // whole backlog again).
   const probe = `SELECT ${COLUMNS}, false AS settled
        FROM job_events
-      WHERE txid >= pg_snapshot_xmin(pg_current_snapshot()) AND (txid, id) > ($1::text::xid8, $2::bigint)
+      WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())
       ORDER BY job_events.txid, job_events.id
       LIMIT 1`;
   const withProbe = options.checkHeldBack !== false;
-  const values = [cursor.txid, cursor.id, scope.ownerId ?? null, scope.jobId ?? null, limit];
+  const text = withProbe ? `(${settled}) UNION ALL (${probe})` : settled;
+  const unscoped = values.length === 3;
   const { rows } = await db.query<EventRow & { settled: boolean }>(
-    withProbe
+    withProbe && unscoped
       ? // Prepared once per connection (one plan for all: see pool.ts): the hub runs this on every ring.
-        { name: "typed_jobs_events_since_probe", text: `(${settled}) UNION ALL (${probe})`, values }
+        { name: "typed_jobs_events_since_probe", text, values }
       : // A backfill is planned for its scope: with a job or owner given, an index on it may serve.
-        { text: settled, values },
+        { text, values },
   );
   const events = rows.filter((row) => row.settled).map(toScopedEvent);
   return { events, heldBack: events.length < rows.length };
