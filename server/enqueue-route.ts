@@ -51,13 +51,17 @@ export function enqueueRoute(
       req.path !== PATH ||
       req.url.includes("?") ||
       !isJson(req.headers["content-type"]) ||
-      !(length > 0 && length <= limit)
+      !(length > 0 && length <= limit) ||
+      // A streaming (JSONL) answer asked for: tRPC refuses it unbatched, before running anything.
+      req.headers["trpc-accept"] !== undefined ||
+      req.headers.accept?.includes("application/jsonl")
     ) {
       return next();
     }
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("error", next);
+    // A client gone mid-upload: nothing to answer, and nothing to log (tRPC logs nothing either).
+    req.on("error", () => {});
     req.on("end", () => {
       const text = Buffer.concat(chunks).toString("utf8");
       const toTrpc = () => {

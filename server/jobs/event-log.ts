@@ -143,7 +143,7 @@ export async function jobEventsSince(
     withProbe && unscoped
       ? // Prepared once per connection (one plan for all: see pool.ts): the hub runs this on every ring.
         { name: "typed_jobs_events_since_probe", text, values }
-      : // A backfill is planned for its scope: with a job or owner given, an index on it may serve.
+      : // A backfill: its text varies with its scope, so it is not kept by name.
         { text, values },
   );
   const events = rows.filter((row) => row.settled).map(toScopedEvent);

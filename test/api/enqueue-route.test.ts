@@ -20,9 +20,12 @@ interface Answer {
   body: string;
 }
 
-function post(input: unknown, options: { chunked: boolean; auth?: boolean; raw?: string }): Promise<Answer> {
+function post(
+  input: unknown,
+  options: { chunked: boolean; auth?: boolean; raw?: string; headers?: Record<string, string> },
+): Promise<Answer> {
   const body = options.raw ?? JSON.stringify({ json: input });
-  const headers: Record<string, string> = { "content-type": "application/json" };
+  const headers: Record<string, string> = { "content-type": "application/json", ...options.headers };
   if (options.auth !== false) headers.authorization = `Bearer ${token}`;
   if (!options.chunked) headers["content-length"] = String(Buffer.byteLength(body));
   return new Promise((resolve, reject) => {
@@ -41,7 +44,7 @@ function post(input: unknown, options: { chunked: boolean; auth?: boolean; raw?:
 }
 
 /** Both answers to the same input: the route's, then tRPC's. */
-async function both(input: unknown, options: { auth?: boolean; raw?: string } = {}) {
+async function both(input: unknown, options: { auth?: boolean; raw?: string; headers?: Record<string, string> } = {}) {
   const ours = await post(input, { ...options, chunked: false });
   const trpcs = await post(input, { ...options, chunked: true });
   return { ours, trpcs };
@@ -98,5 +101,16 @@ describe("the jobs.enqueue route", () => {
     const garbled = await both(undefined, { raw: '{"json": {"type": "email",' });
     expect(garbled.ours.status).toBe(400);
     expectSameAnswer(garbled, "tRPC");
+  });
+
+  test("a streamed (JSONL) answer asked for, unbatched: left to tRPC, which refuses it and enqueues nothing", async () => {
+    const before = (await app.client(token).jobs.list.query({})).items.length;
+    const asked: Record<string, string>[] = [{ "trpc-accept": "application/jsonl" }, { accept: "application/jsonl" }];
+    for (const headers of asked) {
+      const streamed = await both({ type: "email", payload: email }, { headers });
+      expect(streamed.ours.status).toBe(400);
+      expectSameAnswer(streamed, "tRPC");
+    }
+    expect((await app.client(token).jobs.list.query({})).items.length).toBe(before);
   });
 });
