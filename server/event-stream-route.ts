@@ -76,7 +76,7 @@ function batchMessages(events: readonly ScopedEvent[]): Buffer {
 
 const CRLF = Buffer.from("\r\n");
 
-/** The input as tRPC reads it/** The input as tRPC reads it: `?input=` through the transformer, with Last-Event-ID merged in. */
+/** The input as tRPC reads it: `?input=` through the transformer, with Last-Event-ID merged in. */
 function readInput(req: express.Request): EventsInput | undefined {
   const url = new URL(req.originalUrl, "http://localhost");
   if (url.searchParams.has("batch")) return undefined;
