@@ -57,10 +57,7 @@ export async function* jobEventStream(
   from: Cursor,
   signal?: AbortSignal,
 ): AsyncGenerator<JobEvent[]> {
-  const stream = await openStream(deps, input, from);
-  const stop = () => stream.live.close();
-  signal?.addEventListener("abort", stop);
-  if (signal?.aborted) stop(); // the caller left while the stream was opening
+  const stream = await openStream(deps, input, from, signal);
   try {
     let cursor = stream.cursor;
     for await (const page of backfill(deps.pool, stream)) {
@@ -75,8 +72,7 @@ export async function* jobEventStream(
       }
     }
   } finally {
-    signal?.removeEventListener("abort", stop);
-    stream.live.close();
+    stream.release();
   }
 }
 
@@ -103,11 +99,8 @@ export async function followJobEvents(
   signal: AbortSignal,
   sink: EventSink,
 ): Promise<void> {
-  const stream = await openStream(deps, input, from);
+  const stream = await openStream(deps, input, from, signal);
   const { live } = stream;
-  const stop = () => live.close();
-  signal.addEventListener("abort", stop);
-  if (signal.aborted) stop(); // the reader left while the stream was opening
   try {
     let cursor = stream.cursor;
     for await (const page of backfill(deps.pool, stream)) {
@@ -136,8 +129,7 @@ export async function followJobEvents(
       );
     });
   } finally {
-    signal.removeEventListener("abort", stop);
-    live.close();
+    stream.release();
   }
 }
 
@@ -146,10 +138,37 @@ interface OpenStream {
   scope: EventScope;
   /** Where the stream starts: the backfill reads from here up to the live subscription's start. */
   cursor: Cursor;
+  /** Ends the live subscription and stops listening to the signal. */
+  release: () => void;
 }
 
-/** Checks the caller may see the stream, goes live, and says where the backfill starts. */
-async function openStream(deps: EventStreamDeps, input: EventsInput, from: Cursor): Promise<OpenStream> {
+/**
+ * Checks the caller may see the stream, goes live (closed when `signal`
+ * aborts, also if it aborted while the stream was opening), and says where the
+ * backfill starts.
+ */
+async function openStream(
+  deps: EventStreamDeps,
+  input: EventsInput,
+  from: Cursor,
+  signal: AbortSignal | undefined,
+): Promise<OpenStream> {
+  const { live, scope, cursor } = await subscribeFrom(deps, input, from);
+  const stop = () => live.close();
+  signal?.addEventListener("abort", stop);
+  if (signal?.aborted) stop();
+  const release = () => {
+    signal?.removeEventListener("abort", stop);
+    live.close();
+  };
+  return { live, scope, cursor, release };
+}
+
+async function subscribeFrom(
+  deps: EventStreamDeps,
+  input: EventsInput,
+  from: Cursor,
+): Promise<Omit<OpenStream, "release">> {
   if (input.jobId) {
     await findJob(deps.db, deps.user, input.jobId).catch((error: unknown) => {
       if (error instanceof JobNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: error.message });
