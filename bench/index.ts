@@ -93,15 +93,27 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs = 600_000, eve
   }
 }
 
-/** The cluster's write-ahead log and commit counters (the bench's Postgres runs nothing else). */
-async function walCounters(pool: pg.Pool) {
-  const { rows } = await pool.query<{ bytes: string; fpi: string; commits: string }>(
-    `SELECT wal_bytes::text AS bytes, wal_fpi::text AS fpi,
-            (SELECT sum(xact_commit)::text FROM pg_stat_database) AS commits
-       FROM pg_stat_wal`,
-  );
-  const row = rows[0] as { bytes: string; fpi: string; commits: string };
-  return { bytes: Number(row.bytes), fpi: Number(row.fpi), commits: Number(row.commits) };
+/**
+ * The cluster's write-ahead log and commit counters (the bench's Postgres runs
+ * nothing else), read on a connection of their own. A backend reports its
+ * counts when it has been idle a while or when it exits, so a reading is only
+ * whole once the pools whose work it counts have ended: a drain of 0.4 s
+ * otherwise reads as no WAL at all.
+ */
+async function walCounters(url: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ bytes: string; fpi: string; commits: string }>(
+      `SELECT wal_bytes::text AS bytes, wal_fpi::text AS fpi,
+              (SELECT sum(xact_commit)::text FROM pg_stat_database) AS commits
+         FROM pg_stat_wal`,
+    );
+    const row = rows[0] as { bytes: string; fpi: string; commits: string };
+    return { bytes: Number(row.bytes), fpi: Number(row.fpi), commits: Number(row.commits) };
+  } finally {
+    await client.end();
+  }
 }
 
 /** The machine's busy CPU time so far, in ms (all processes: ours, Postgres, the bench). */
@@ -171,16 +183,21 @@ async function settle(pool: pg.Pool): Promise<void> {
 
 /** Drains `jobs` queued no-op graphile jobs with raw graphile-worker. */
 async function rawDrain(jobs: number, batched: boolean): Promise<DrainResult> {
-  const { url, pool: ours } = await freshDatabase();
-  await ours.end();
-  const pool = stockPool(url);
+  const { url, pool: setup } = await freshDatabase();
   try {
-    await pool.query(
+    await setup.query(
       "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(SELECT ROW('noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec FROM generate_series(1, $1)))",
       [jobs],
     );
-    await settle(pool);
-    const walBefore = await walCounters(pool);
+    await settle(setup);
+  } finally {
+    await setup.end();
+  }
+  const walBefore = await walCounters(url);
+  const pool = stockPool(url);
+  let rate: number;
+  let cpuMsPerJob: number;
+  try {
     const cpuBefore = busyCpuMs();
     const started = Date.now();
     const runner: Runner = await run({
@@ -193,14 +210,13 @@ async function rawDrain(jobs: number, batched: boolean): Promise<DrainResult> {
       ...(batched ? { preset: { worker: graphileBatching(shippedLocalQueue) } } : {}),
     });
     await waitUntil(async () => (await count(pool, "SELECT count(*) AS n FROM graphile_worker._private_jobs")) === 0);
-    const rate = jobs / ((Date.now() - started) / 1000);
-    const cpuMsPerJob = (busyCpuMs() - cpuBefore) / jobs;
-    const wal = walPerJob(walBefore, await walCounters(pool), jobs);
+    rate = jobs / ((Date.now() - started) / 1000);
+    cpuMsPerJob = (busyCpuMs() - cpuBefore) / jobs;
     await runner.stop();
-    return { rate, wal, cpuMsPerJob };
   } finally {
     await pool.end();
   }
+  return { rate, wal: walPerJob(walBefore, await walCounters(url), jobs), cpuMsPerJob };
 }
 
 /**
@@ -208,25 +224,26 @@ async function rawDrain(jobs: number, batched: boolean): Promise<DrainResult> {
  * `jobs`, then times the first `measured` of them.
  */
 async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
-  const { url, pool } = await freshDatabase();
+  const { url, pool: setup } = await freshDatabase();
   try {
-    const user = await pool.query<{ id: string }>(
+    const user = await setup.query<{ id: string }>(
       "INSERT INTO users (id, email) VALUES (gen_random_uuid(), 'b@x.co') RETURNING id",
     );
     const owner = user.rows[0]?.id as string;
     for (let done = 0; done < jobs; done += 10_000) {
       const n = Math.min(10_000, jobs - done);
-      await enqueueJobs(
-        pool,
-        owner,
-        Array.from({ length: n }, () => ({ type: "email", payload: emailPayload })),
-        {
-          idempotencyTtlHours: 24,
-        },
-      );
+      const items = Array.from({ length: n }, () => ({ type: "email" as const, payload: emailPayload }));
+      await enqueueJobs(setup, owner, items, { idempotencyTtlHours: 24 });
     }
-    await settle(pool);
-    const walBefore = await walCounters(pool);
+    await settle(setup);
+  } finally {
+    await setup.end();
+  }
+  const walBefore = await walCounters(url);
+  const poll = new pg.Pool({ connectionString: url, max: 1 });
+  let rate: number;
+  let cpuMsPerJob: number;
+  try {
     const cpuBefore = busyCpuMs();
     const started = Date.now();
     const app = await startBenchApp(url, {}, true);
@@ -235,24 +252,24 @@ async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
     // drain uses): poll it every 2 s, and take the end time from the
     // measured-th job's recorded completion.
     await waitUntil(
-      async () => (await count(pool, "SELECT count(*) AS n FROM jobs WHERE status = 'succeeded'")) >= measured,
+      async () => (await count(poll, "SELECT count(*) AS n FROM jobs WHERE status = 'succeeded'")) >= measured,
       600_000,
       2_000,
     );
-    const { rows } = await pool.query<{ ms: number }>(
+    const { rows } = await poll.query<{ ms: number }>(
       `SELECT extract(epoch FROM completed_at) * 1000 AS ms FROM jobs
         WHERE status = 'succeeded' ORDER BY completed_at OFFSET $1 - 1 LIMIT 1`,
       [measured],
     );
-    const rate = measured / ((Number(rows[0]?.ms) - started) / 1000);
+    rate = measured / ((Number(rows[0]?.ms) - started) / 1000);
     // Up to one poll interval after the end is counted too (idle, so little).
-    const cpuMsPerJob = (busyCpuMs() - cpuBefore) / measured;
-    const wal = walPerJob(walBefore, await walCounters(pool), measured);
+    cpuMsPerJob = (busyCpuMs() - cpuBefore) / measured;
     await app.stop(1000);
-    return { rate, wal, cpuMsPerJob };
   } finally {
-    await pool.end();
+    await poll.end();
   }
+  // With more jobs queued than measured, the worker went on until it stopped: WAL per job is only exact when all are measured.
+  return { rate, wal: walPerJob(walBefore, await walCounters(url), measured), cpuMsPerJob };
 }
 
 /**
