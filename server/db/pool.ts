@@ -17,8 +17,11 @@ export type Db = PrismaClient;
  * queries. So a query here must not lean on its parameters' values for its
  * plan: an optional filter written "$n IS NULL OR col = $n" gets a plan that
  * reads every candidate row (measured on the event hub's read: 20 ms against
- * 3 ms, see jobEventsSince). Sent as a startup option; an `options` parameter
- * in DATABASE_URL takes its place.
+ * 3 ms). Such filters are written into the statement only when given
+ * (jobEventsSince, the stats overview, the workflows list; the plans are
+ * checked in test/db/query-plans.test.ts); beside a primary-key lookup they
+ * are harmless. Sent as a startup option; an `options` parameter in
+ * DATABASE_URL takes its place.
  */
 const STARTUP_OPTIONS = "-c plan_cache_mode=force_generic_plan";
 

@@ -123,25 +123,49 @@ export async function getWorkflow(pool: pg.Pool, user: AuthUser, workflowId: str
   };
 }
 
+/**
+ * The workflows list's statement, with each filter only when given. The pool
+ * plans every statement once for any parameters (server/db/pool.ts), so
+ * optional filters written "$n IS NULL OR ..." would get a plan that reads
+ * every owner's workflows and sorts them, page after page.
+ */
+export function listWorkflowsQuery(
+  owner: string | undefined,
+  page: { status?: WorkflowStatus | undefined; cursor?: { at: Date; id: string } | undefined; limit: number },
+): { text: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const param = (value: unknown) => {
+    values.push(value);
+    return `$${values.length}`;
+  };
+  const where: string[] = [];
+  if (owner !== undefined) where.push(`w.owner_id = ${param(owner)}::uuid`);
+  // "pending" and "running" are two readings of stored "running": whether a step has started.
+  const { status } = page;
+  if (status) where.push(`w.status = ${param(status === "pending" ? "running" : status)}`);
+  if (page.cursor) {
+    where.push(`(w.created_at, w.id) < (${param(page.cursor.at)}::timestamptz, ${param(page.cursor.id)}::uuid)`);
+  }
+  const started = status === "pending" || status === "running" ? `WHERE any_started = ${status === "running"}` : "";
+  return {
+    text: `SELECT * FROM (
+             SELECT w.*, EXISTS (SELECT 1 FROM jobs j WHERE j.workflow_id = w.id AND j.status <> 'pending') AS any_started
+               FROM workflows w
+              ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+           ) w
+           ${started}
+           ORDER BY created_at DESC, id DESC
+           LIMIT ${param(page.limit + 1)}`,
+    values,
+  };
+}
+
 export async function listWorkflows(
   pool: pg.Pool,
   user: AuthUser,
   page: { status?: WorkflowStatus | undefined; cursor?: { at: Date; id: string } | undefined; limit: number },
 ): Promise<{ items: WorkflowSummary[]; nextCursor: string | null }> {
-  // "pending" and "running" are two readings of stored "running": whether a step has started.
-  const { rows } = await pool.query<WorkflowRow & { any_started: boolean }>(
-    `SELECT * FROM (
-       SELECT w.*, EXISTS (SELECT 1 FROM jobs j WHERE j.workflow_id = w.id AND j.status <> 'pending') AS any_started
-         FROM workflows w
-        WHERE ($1::uuid IS NULL OR w.owner_id = $1::uuid)
-          AND ($2::text IS NULL OR w.status = CASE WHEN $2 = 'pending' THEN 'running' ELSE $2 END)
-          AND ($3::timestamptz IS NULL OR (w.created_at, w.id) < ($3::timestamptz, $4::uuid))
-     ) w
-     WHERE $2::text IS NULL OR $2 NOT IN ('pending', 'running') OR any_started = ($2 = 'running')
-     ORDER BY created_at DESC, id DESC
-     LIMIT $5`,
-    [ownerScope(user) ?? null, page.status ?? null, page.cursor?.at ?? null, page.cursor?.id ?? null, page.limit + 1],
-  );
+  const { rows } = await pool.query<WorkflowRow & { any_started: boolean }>(listWorkflowsQuery(ownerScope(user), page));
   const last = rows.length > page.limit ? rows[page.limit - 1] : undefined;
   const items = rows.slice(0, page.limit).map((row) => summary(row, row.any_started));
   return { items, nextCursor: last ? encodePageCursor(last.created_at, last.id) : null };
