@@ -44,7 +44,7 @@ function option(name: string, fallback: string): string {
 }
 
 const sizeName = option("size", "default") as keyof typeof SIZES;
-const size = { ...(SIZES[sizeName] ?? SIZES.default) };
+const size: Record<keyof (typeof SIZES)["default"], number> = { ...(SIZES[sizeName] ?? SIZES.default) };
 /** `--drain N`: drain this many jobs instead of the size's number. */
 size.drain = Number(option("drain", String(size.drain)));
 /** `--subscribers N`: the fan-out's subscriber count. */
@@ -97,13 +97,25 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs = 600_000, eve
  * The cluster's write-ahead log and commit counters (the bench's Postgres runs
  * nothing else), read on a connection of their own. A backend reports its
  * counts when it has been idle a while or when it exits, so a reading is only
- * whole once the pools whose work it counts have ended: a drain of 0.4 s
- * otherwise reads as no WAL at all.
+ * whole once the connections whose work it counts are gone: a drain of 0.4 s
+ * otherwise reads as no WAL at all. A pool's end() does not wait for its
+ * connections to close, so this waits until no other client backend is left
+ * on the database (each reports its counts before it leaves pg_stat_activity).
+ * Commits count every committed transaction, read-only ones included.
  */
 async function walCounters(url: string) {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
+    // Not for ever: a reading a little short beats no bench.
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+      const { rowCount } = await client.query(
+        `SELECT 1 FROM pg_stat_activity
+          WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+      );
+      if (!rowCount) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const { rows } = await client.query<{ bytes: string; fpi: string; commits: string }>(
       `SELECT wal_bytes::text AS bytes, wal_fpi::text AS fpi,
               (SELECT sum(xact_commit)::text FROM pg_stat_database) AS commits
@@ -195,12 +207,13 @@ async function rawDrain(jobs: number, batched: boolean): Promise<DrainResult> {
   }
   const walBefore = await walCounters(url);
   const pool = stockPool(url);
+  let runner: Runner | undefined;
   let rate: number;
   let cpuMsPerJob: number;
   try {
     const cpuBefore = busyCpuMs();
     const started = Date.now();
-    const runner: Runner = await run({
+    runner = await run({
       pgPool: pool,
       concurrency,
       noHandleSignals: true,
@@ -212,8 +225,9 @@ async function rawDrain(jobs: number, batched: boolean): Promise<DrainResult> {
     await waitUntil(async () => (await count(pool, "SELECT count(*) AS n FROM graphile_worker._private_jobs")) === 0);
     rate = jobs / ((Date.now() - started) / 1000);
     cpuMsPerJob = (busyCpuMs() - cpuBefore) / jobs;
-    await runner.stop();
   } finally {
+    // The runner holds pool clients: the pool only ends once it has stopped.
+    await runner?.stop();
     await pool.end();
   }
   return { rate, wal: walPerJob(walBefore, await walCounters(url), jobs), cpuMsPerJob };
@@ -241,12 +255,13 @@ async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
   }
   const walBefore = await walCounters(url);
   const poll = new pg.Pool({ connectionString: url, max: 1 });
+  let app: Awaited<ReturnType<typeof startBenchApp>> | undefined;
   let rate: number;
   let cpuMsPerJob: number;
   try {
     const cpuBefore = busyCpuMs();
     const started = Date.now();
-    const app = await startBenchApp(url, {}, true);
+    app = await startBenchApp(url, {}, true);
     // Counting a growing jobs table is real work for Postgres (5 to 39 ms a
     // count in a 10,000-job drain, more with 100,000 waiting, on the cores the
     // drain uses): poll it every 2 s, and take the end time from the
@@ -264,8 +279,8 @@ async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
     rate = measured / ((Number(rows[0]?.ms) - started) / 1000);
     // Up to one poll interval after the end is counted too (idle, so little).
     cpuMsPerJob = (busyCpuMs() - cpuBefore) / measured;
-    await app.stop(1000);
   } finally {
+    await app?.stop(1000);
     await poll.end();
   }
   // With more jobs queued than measured, the worker went on until it stopped: WAL per job is only exact when all are measured.
