@@ -208,14 +208,30 @@ function waiting(log: Logger) {
 export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType>, jobId: string): Promise<void> {
   const { pool } = deps.services;
   const baseLog = deps.logger.child({ jobId, type: task.type });
-  const job = await retryWhileUnavailable(() => startAttempt(deps, jobId, baseLog), waiting(baseLog));
+  // A second graphile job for a job this process is already running (a batch
+  // that handed it out twice): not a crash of the first, so leave it be.
+  if (deps.inFlight.has(jobId)) {
+    baseLog.warn("an attempt of this job is already running in this process; skipping");
+    return;
+  }
+  // Registered before the start, so a cancel that lands while the attempt
+  // starts reaches its handler (cancellations.ts) instead of finding nothing.
+  const controller = new AbortController();
+  deps.inFlight.set(jobId, controller);
+  let job: AttemptRow | undefined;
+  try {
+    // Its last attempt's success still on its way here (a replaced graphile
+    // pool released the lock it held): let it land, then see what is left.
+    await deps.settling?.get(jobId);
+    job = await retryWhileUnavailable(() => startAttempt(deps, jobId, baseLog), waiting(baseLog));
+  } finally {
+    if (!job && deps.inFlight.get(jobId) === controller) deps.inFlight.delete(jobId);
+  }
   if (!job) return;
   const { attempt, fence } = job;
   const log = baseLog.child({ attempt });
   log.info({ state: "running" }, "attempt started");
 
-  const controller = new AbortController();
-  deps.inFlight.set(jobId, controller);
   const timers: NodeJS.Timeout[] = [];
   let progressWrites = Promise.resolve();
   let lastProgressAt = 0;

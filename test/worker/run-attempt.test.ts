@@ -5,7 +5,9 @@ import { jobHistory } from "../../server/jobs/event-log.js";
 import { emailTask } from "../../server/tasks/email.js";
 import { PermanentError } from "../../server/tasks/errors.js";
 import type { TaskDefinition } from "../../server/tasks/types.js";
-import { runAttempt } from "../../server/worker/run-attempt.js";
+import { type AttemptRow, writeBatch } from "../../server/worker/batched-writes.js";
+import { CANCEL_CHANNEL, CancellationListener } from "../../server/worker/cancellations.js";
+import { recordSuccess, runAttempt } from "../../server/worker/run-attempt.js";
 import type { JobType } from "../../shared/jobs.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { attemptDeps, enqueueOne, gate, makeUser, sleep } from "../support/fixtures.js";
@@ -309,5 +311,93 @@ describe("runAttempt", () => {
     );
     expect(ran).toBe(false);
     expect((await job(id)).status).toBe("cancelled");
+  });
+
+  test("a job handed to this process twice at once runs once: the second is not taken for a crash of the first", async () => {
+    const owner = await makeUser(t.db, "twice@example.com");
+    const id = await enqueueOne(t.pool, owner);
+    // On its last attempt, a mistaken crash record would fail it into the dead-letter queue.
+    await t.pool.query("UPDATE jobs SET max_attempts = 1 WHERE id = $1", [id]);
+    const hold = gate();
+    let runs = 0;
+    const handler = task({
+      run: async () => {
+        runs += 1;
+        await hold.promise;
+        return ok;
+      },
+    });
+    const deps = attemptDeps(t.db, t.pool);
+    const both = Promise.all([runAttempt(deps, handler, id), runAttempt(deps, handler, id)]);
+    await sleep(300);
+    hold.open();
+    await both;
+    expect(runs).toBe(1);
+    expect(await job(id)).toMatchObject({ status: "succeeded", attempt: 1 });
+    expect((await eventsOf(id)).map((e) => e.status)).toEqual(["pending", "running", "succeeded"]);
+  });
+
+  test("a job whose success is still being written here is not started again when its graphile job comes back", async () => {
+    const owner = await makeUser(t.db, "settling@example.com");
+    const id = await enqueueOne(t.pool, owner);
+    const deps = { ...attemptDeps(t.db, t.pool), settling: new Map<string, Promise<void>>() };
+    // An attempt whose handler succeeded, its success waiting for the database (as when its write failed
+    // while Postgres was away and is being retried); graphile-worker's lock on the job was meanwhile released.
+    const [started] = await writeBatch(t.pool, [{ kind: "start", jobId: id, processId: null }]);
+    const { fence } = started as AttemptRow;
+    deps.settling.set(
+      id,
+      sleep(300).then(async () => {
+        await recordSuccess(t.pool, started as AttemptRow, ok);
+      }),
+    );
+    let runs = 0;
+    await runAttempt(
+      deps,
+      task({
+        run: async () => {
+          runs += 1;
+          return ok;
+        },
+      }),
+      id,
+    );
+    expect(runs).toBe(0);
+    expect(await job(id)).toMatchObject({ status: "succeeded", attempt: 1, fence: BigInt(fence) });
+    expect((await eventsOf(id)).map((e) => e.status)).toEqual(["pending", "running", "succeeded"]);
+  });
+
+  test("a cancel notified while the attempt is starting reaches its handler", async () => {
+    const owner = await makeUser(t.db, "cancel-start@example.com");
+    const id = await enqueueOne(t.pool, owner);
+    const deps = attemptDeps(t.db, t.pool);
+    const listener = new CancellationListener(t.url, deps.inFlight, deps.logger);
+    await listener.start();
+    // Hold the job's row, so the start waits; the notification is sent when the lock is let go, before the
+    // start can finish: it reaches this process while the attempt is still starting.
+    const blocker = await t.pool.connect();
+    try {
+      await blocker.query("BEGIN");
+      await blocker.query("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", [id]);
+      await blocker.query("SELECT pg_notify($1, $2)", [CANCEL_CHANNEL, id]);
+      let abortedAtStart: boolean | undefined;
+      const attempt = runAttempt(
+        deps,
+        task({
+          run: async ({ signal }) => {
+            abortedAtStart = signal.aborted;
+            return ok;
+          },
+        }),
+        id,
+      );
+      await sleep(200);
+      await blocker.query("COMMIT");
+      await attempt;
+      expect(abortedAtStart).toBe(true);
+    } finally {
+      blocker.release();
+      await listener.stop();
+    }
   });
 });
