@@ -6,9 +6,17 @@
  * on the last attempt) and its graphile-worker locks released with
  * force_unlock_workers, instead of graphile-worker's 4-hour lock timeout.
  *
- * Only processes that are really silent are swept. One whose event loop
- * merely stalls past the threshold can lose its jobs, but never corrupt them:
- * its late writes carry a stale fencing token and are rejected.
+ * Only processes that are really silent are swept: a sweeper counts a
+ * process's silence only from when it has itself heartbeated without a gap
+ * as long as the threshold. After a database outage (or a pause of the whole
+ * machine), every row is old, and the first process back must not take the
+ * others, about to heartbeat again, for dead. One whose event loop merely
+ * stalls past the threshold can lose its jobs, but never corrupt them: its
+ * late writes carry a stale fencing token and are rejected.
+ *
+ * A dead process's row is deleted in the transaction that claimed it, after
+ * its attempts are recovered: if the recovery fails partway, the row stays
+ * and the next sweep tries again.
  */
 import { randomUUID } from "node:crypto";
 import os from "node:os";
@@ -26,6 +34,10 @@ export class Heartbeat {
   private readonly graphileWorkerIds = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
+  /** When this process last heartbeated (its clock). */
+  private lastBeatAt = 0;
+  /** The database's time since when this process has heartbeated without a gap as long as the threshold. */
+  private healthySince: Date | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -45,10 +57,12 @@ export class Heartbeat {
   }
 
   async start(): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids) VALUES ($1, $2, $3, $4)`,
+    const { rows } = await this.pool.query<{ at: Date }>(
+      `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids) VALUES ($1, $2, $3, $4)
+       RETURNING last_heartbeat_at AS at`,
       [this.processId, os.hostname(), process.pid, [...this.graphileWorkerIds]],
     );
+    this.beaten(rows[0]?.at, true);
     this.timer = setInterval(() => {
       this.beating ??= this.beat().finally(() => {
         this.beating = undefined;
@@ -69,20 +83,31 @@ export class Heartbeat {
     await this.pool.query("DELETE FROM worker_processes WHERE id = $1", [this.processId]).catch(() => {});
   }
 
+  /** Records a heartbeat that landed at `at` (database time); `afresh`: after a silence, whatever its length. */
+  private beaten(at: Date | undefined, afresh: boolean): void {
+    const now = Date.now();
+    if (afresh || now - this.lastBeatAt >= this.options.timeoutMs) this.healthySince = at;
+    this.lastBeatAt = now;
+  }
+
   private async beat(): Promise<void> {
     try {
-      const { rowCount } = await this.pool.query(
-        `UPDATE worker_processes SET last_heartbeat_at = now(), graphile_worker_ids = $2 WHERE id = $1`,
+      const { rows } = await this.pool.query<{ at: Date }>(
+        `UPDATE worker_processes SET last_heartbeat_at = now(), graphile_worker_ids = $2 WHERE id = $1
+         RETURNING last_heartbeat_at AS at`,
         [this.processId, [...this.graphileWorkerIds]],
       );
-      if (!rowCount) {
+      if (rows.length > 0) this.beaten(rows[0]?.at, false);
+      else {
         // We were swept (a long stall): register again; our old attempts are already recovered.
         this.logger.warn({ processId: this.processId }, "this worker was swept as dead; registering again");
-        await this.pool.query(
+        const again = await this.pool.query<{ at: Date }>(
           `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now()`,
+           ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now()
+           RETURNING last_heartbeat_at AS at`,
           [this.processId, os.hostname(), process.pid, [...this.graphileWorkerIds]],
         );
+        this.beaten(again.rows[0]?.at, true);
       }
       await this.sweep();
     } catch (error) {
@@ -90,33 +115,52 @@ export class Heartbeat {
     }
   }
 
-  /** Claims the silent processes (each by exactly one sweeper) and recovers their attempts. */
+  /**
+   * Claims the processes silent past the threshold (each by one sweeper at a
+   * time), recovers their attempts, and deletes them. Silence is counted from
+   * when this process became healthy, if that is later than their last beat.
+   */
   async sweep(): Promise<number> {
-    const { rows: dead } = await this.pool.query<{ id: string; graphile_worker_ids: string[] }>(
-      `DELETE FROM worker_processes
-        WHERE last_heartbeat_at < now() - make_interval(secs => $1::float8 / 1000) AND id <> $2
-        RETURNING id, graphile_worker_ids`,
-      [this.options.timeoutMs, this.processId],
-    );
+    const claim = await this.pool.connect();
     let recovered = 0;
-    for (const process of dead) {
-      const { rows: jobs } = await this.pool.query<{ id: string }>(
-        "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
-        [process.id],
+    try {
+      await claim.query("BEGIN");
+      const { rows: dead } = await claim.query<{ id: string; graphile_worker_ids: string[] }>(
+        `SELECT id, graphile_worker_ids FROM worker_processes
+          WHERE greatest(last_heartbeat_at, $3::timestamptz) < now() - make_interval(secs => $1::float8 / 1000)
+            AND id <> $2
+          FOR UPDATE SKIP LOCKED`,
+        [this.options.timeoutMs, this.processId, this.healthySince ?? null],
       );
-      for (const job of jobs) {
-        const row = await recordCrashedAttempt({ pool: this.pool }, job.id, { requeue: true });
-        if (row) recovered += 1;
-        this.logger.warn(
-          { jobId: job.id, state: row?.status, deadProcess: process.id },
-          "attempt of a dead worker recorded as crashed",
+      for (const process of dead) {
+        const { rows: jobs } = await this.pool.query<{ id: string }>(
+          "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
+          [process.id],
         );
+        for (const job of jobs) {
+          const row = await recordCrashedAttempt({ pool: this.pool }, job.id, { requeue: true });
+          if (row) recovered += 1;
+          this.logger.warn(
+            { jobId: job.id, state: row?.status, deadProcess: process.id },
+            "attempt of a dead worker recorded as crashed",
+          );
+        }
+        if (process.graphile_worker_ids.length > 0) {
+          await this.pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [
+            process.graphile_worker_ids,
+          ]);
+        }
+        await claim.query("DELETE FROM worker_processes WHERE id = $1", [process.id]);
+        this.logger.warn({ deadProcess: process.id, jobs: jobs.length }, "swept a dead worker process");
       }
-      if (process.graphile_worker_ids.length > 0) {
-        await this.pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [process.graphile_worker_ids]);
-      }
-      this.logger.warn({ deadProcess: process.id, jobs: jobs.length }, "swept a dead worker process");
+      await claim.query("COMMIT");
+    } catch (error) {
+      await claim.query("ROLLBACK").catch(() => {});
+      // A connection that failed mid-transaction is not handed out again.
+      claim.release(error as Error);
+      throw error;
     }
+    claim.release();
     return recovered;
   }
 }

@@ -104,14 +104,16 @@ export async function startWorker(
   // gone for longer than its retries). Start a new one once Postgres answers,
   // and release what the dead pool held: attempts it left running are recorded
   // as crashed and run again, instead of waiting out graphile's 4-hour lock.
-  const watch = (current: Runner) => {
-    current.promise.then(
-      () => {},
-      async (error: Error) => {
-        if (stopping) return;
-        logger.error({ err: error.message }, "the graphile-worker pool stopped; starting a new one");
-        const deadIds = heartbeat.takeGraphileWorkerIds();
-        runner = await retryWhileUnavailable(async () => {
+  const replace = async (error: Error) => {
+    if (stopping) return;
+    logger.error({ err: error.message }, "the graphile-worker pool stopped; starting a new one");
+    const deadIds = heartbeat.takeGraphileWorkerIds();
+    // Until a pool runs again or the worker stops: an error other than the
+    // database being away (say, too many connections) is logged and retried,
+    // never left to become an unhandled rejection that ends the process.
+    for (;;) {
+      try {
+        const next = await retryWhileUnavailable(async () => {
           const { rows } = await services.pool.query<{ id: string }>(
             "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
             [heartbeat.processId],
@@ -124,9 +126,23 @@ export async function startWorker(
           await services.pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [deadIds]);
           return startRunner();
         });
-        watch(runner);
-      },
-    );
+        // A shutdown that began while the database was away takes no new pool.
+        if (stopping) {
+          await next.stop().catch(() => {});
+          return;
+        }
+        runner = next;
+        watch(next);
+        return;
+      } catch (failure) {
+        logger.error({ err: (failure as Error).message }, "could not start a new graphile-worker pool; will retry");
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        if (stopping) return;
+      }
+    }
+  };
+  const watch = (current: Runner) => {
+    current.promise.catch(replace);
   };
   watch(runner);
   await heartbeat.start();
@@ -141,7 +157,8 @@ export async function startWorker(
       }, graceMs);
       stopping = true;
       try {
-        await runner.stop();
+        // A pool that died with the database is already stopped: nothing to stop, and not an error.
+        await runner.stop().catch((error: Error) => logger.warn({ err: error.message }, "graphile-worker pool stop"));
       } finally {
         clearTimeout(timer);
         // Successes still being recorded: the process deregisters only after

@@ -1,0 +1,96 @@
+// The heartbeat sweep (server/worker/heartbeat.ts) takes only really silent
+// processes for dead: not one that comes back within the threshold after a
+// time when nobody could heartbeat (a database outage, a paused machine); and a
+// sweep that fails partway leaves the dead process for the next one.
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { createLogger } from "../../server/logger.js";
+import { writeBatch } from "../../server/worker/batched-writes.js";
+import { Heartbeat } from "../../server/worker/heartbeat.js";
+import { openTestDb, type TestDb } from "../support/db.js";
+import { enqueueOne, makeUser, sleep } from "../support/fixtures.js";
+
+let t: TestDb;
+beforeAll(async () => {
+  t = await openTestDb();
+});
+afterAll(() => t?.close());
+
+const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent", "test-heartbeat", "stderr");
+
+async function status(jobId: string) {
+  return (await t.db.job.findUniqueOrThrow({ where: { id: jobId } })).status;
+}
+
+async function registered(processId: string) {
+  const { rowCount } = await t.pool.query("SELECT 1 FROM worker_processes WHERE id = $1", [processId]);
+  return rowCount === 1;
+}
+
+test("after a time when no process could heartbeat, one that comes back within the threshold is not swept", async () => {
+  const owner = await makeUser(t.db, "outage@example.com");
+  const jobId = await enqueueOne(t.pool, owner);
+  // Process B runs the job, then nobody could heartbeat for a minute (its row is as old as that).
+  const b = new Heartbeat(t.pool, logger, { intervalMs: 3_600_000, timeoutMs: 1_000 });
+  await b.start();
+  await writeBatch(t.pool, [{ kind: "start", jobId, processId: b.processId }]);
+  await t.pool.query("UPDATE worker_processes SET last_heartbeat_at = now() - interval '1 minute' WHERE id = $1", [
+    b.processId,
+  ]);
+  // Process A is first back, heartbeating (and sweeping) every 100 ms; B comes back 400 ms later, well
+  // within the threshold, and beats as it does.
+  const a = new Heartbeat(t.pool, logger, { intervalMs: 100, timeoutMs: 1_000 });
+  await a.start();
+  try {
+    await sleep(400);
+    for (let i = 0; i < 15; i++) {
+      await sleep(100);
+      await t.pool.query("UPDATE worker_processes SET last_heartbeat_at = now() WHERE id = $1", [b.processId]);
+    }
+    expect(await status(jobId)).toBe("running");
+    expect(await registered(b.processId)).toBe(true);
+    // B now falls silent for good: A sweeps it past the threshold.
+    for (let i = 0; i < 50 && (await registered(b.processId)); i++) await sleep(100);
+    expect(await registered(b.processId)).toBe(false);
+    expect(await status(jobId)).toBe("retrying");
+  } finally {
+    await a.stop();
+  }
+});
+
+test("a sweep that fails partway leaves the dead process to the next sweep", async () => {
+  const owner = await makeUser(t.db, "partway@example.com");
+  const jobId = await enqueueOne(t.pool, owner);
+  const dead = randomUUID();
+  await t.pool.query(
+    `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids, last_heartbeat_at)
+     VALUES ($1, 'gone', 1, ARRAY['dead-worker'], now() - interval '1 hour')`,
+    [dead],
+  );
+  await writeBatch(t.pool, [{ kind: "start", jobId, processId: dead }]);
+  // The first crash record fails (say, the database restarting mid-sweep); later ones go through.
+  await t.pool.query(`
+    CREATE SEQUENCE fail_once;
+    CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF nextval('fail_once') = 1 THEN RAISE EXCEPTION 'injected failure'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER fail_once BEFORE UPDATE ON jobs FOR EACH ROW WHEN (NEW.status = 'retrying')
+      EXECUTE FUNCTION fail_once();`);
+  const sweeper = new Heartbeat(t.pool, logger, { intervalMs: 3_600_000, timeoutMs: 200 });
+  await sweeper.start();
+  try {
+    // Silence counts from when the sweeper came up: wait out the threshold.
+    await sleep(300);
+    await expect(sweeper.sweep()).rejects.toThrow(/injected failure/);
+    expect(await registered(dead)).toBe(true);
+    expect(await status(jobId)).toBe("running");
+    expect(await sweeper.sweep()).toBe(1);
+    expect(await registered(dead)).toBe(false);
+    expect(await status(jobId)).toBe("retrying");
+  } finally {
+    await sweeper.stop();
+    await t.pool.query("DROP TRIGGER fail_once ON jobs; DROP FUNCTION fail_once(); DROP SEQUENCE fail_once");
+  }
+});
