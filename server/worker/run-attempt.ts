@@ -194,6 +194,11 @@ export async function recordSuccess(pool: TaskServices["pool"], job: AttemptRow,
   return row !== undefined;
 }
 
+function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("22");
+}
+
 /** Logs once per wait while the database is unreachable. */
 function waiting(log: Logger) {
   return (error: unknown) =>
@@ -359,8 +364,14 @@ async function settleSuccess(
     const recorded = await retryWhileUnavailable(() => recordSuccess(pool, job, result), waiting(log));
     if (recorded) log.info({ state: "succeeded" }, "attempt succeeded");
     else log.warn({ state: await currentStatus(pool, job.id) }, "result of a stale attempt dropped");
-  } catch (refused) {
-    log.error({ err: (refused as Error).message }, "result not recorded; the attempt counts as failed");
+  } catch (error) {
+    log.error({ err: (error as Error).message }, "result not recorded; the attempt counts as failed");
+    // A value Postgres refuses to store (SQLSTATE class 22, say a NUL in a
+    // string) would be refused again: running the handler again would only
+    // repeat its side effects, so the job fails at once.
+    const refused = isDataException(error)
+      ? new PermanentError(`The result could not be stored: ${(error as Error).message}`)
+      : error;
     await retryWhileUnavailable(() => recordFailure(deps, task, job, refused, signal, log), waiting(log)).catch(
       async (error: Error) => {
         // Its graphile job is done, so nothing else would run it again: record a crash, queued afresh.

@@ -400,4 +400,25 @@ describe("runAttempt", () => {
       await listener.stop();
     }
   });
+
+  test("a result Postgres cannot store fails the job at once, without running the handler again", async () => {
+    const owner = await makeUser(t.db, "unstorable@example.com");
+    const id = await enqueueOne(t.pool, owner);
+    let runs = 0;
+    await runAttempt(
+      attemptDeps(t.db, t.pool),
+      task({
+        run: async () => {
+          runs += 1;
+          // Valid for the result schema, but jsonb cannot hold a NUL character.
+          return { ...ok, response: "250 \u0000 OK" };
+        },
+      }),
+      id,
+    );
+    expect(runs).toBe(1);
+    const row = await job(id);
+    expect(row).toMatchObject({ status: "failed", dlqReason: "permanent_error", attempt: 1 });
+    expect(row.error).toMatch(/could not be stored/);
+  });
 });
