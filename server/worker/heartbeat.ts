@@ -7,16 +7,18 @@
  * force_unlock_workers, instead of graphile-worker's 4-hour lock timeout.
  *
  * Only processes that are really silent are swept: a sweeper counts a
- * process's silence only from when it has itself heartbeated without a gap
- * as long as the threshold. After a database outage (or a pause of the whole
- * machine), every row is old, and the first process back must not take the
- * others, about to heartbeat again, for dead. One whose event loop merely
- * stalls past the threshold can lose its jobs, but never corrupt them: its
- * late writes carry a stale fencing token and are rejected.
+ * process's silence only from when it has itself heartbeated steadily (no
+ * failed heartbeat, no gap of half the threshold). After a database outage
+ * (or a pause of the whole machine), every row is old, and the first process
+ * back must not take the others, about to heartbeat again, for dead. One
+ * whose event loop merely stalls past the threshold can lose its jobs, but
+ * never corrupt them: its late writes carry a stale fencing token and are
+ * rejected.
  *
- * A dead process's row is deleted in the transaction that claimed it, after
- * its attempts are recovered: if the recovery fails partway, the row stays
- * and the next sweep tries again.
+ * A sweeper claims a dead process by stamping its row, so no other sweeper
+ * takes it for a threshold, recovers its attempts, then deletes the row. If
+ * the recovery fails partway, the row stays, and a sweep takes it again once
+ * the threshold has passed.
  */
 import { randomUUID } from "node:crypto";
 import os from "node:os";
@@ -34,9 +36,9 @@ export class Heartbeat {
   private readonly graphileWorkerIds = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
-  /** When this process last heartbeated (its clock). */
-  private lastBeatAt = 0;
-  /** The database's time since when this process has heartbeated without a gap as long as the threshold. */
+  /** When this process last heartbeated (monotonic clock); -Infinity after a failed heartbeat. */
+  private lastBeatAt = Number.NEGATIVE_INFINITY;
+  /** The database's time since when this process has heartbeated steadily. */
   private healthySince: Date | undefined;
 
   constructor(
@@ -83,10 +85,14 @@ export class Heartbeat {
     await this.pool.query("DELETE FROM worker_processes WHERE id = $1", [this.processId]).catch(() => {});
   }
 
-  /** Records a heartbeat that landed at `at` (database time); `afresh`: after a silence, whatever its length. */
+  /**
+   * Records a heartbeat that landed at `at` (database time). After a failed
+   * heartbeat, a gap of half the threshold, or with `afresh`, this process
+   * counts as healthy only from now: others may have been kept silent too.
+   */
   private beaten(at: Date | undefined, afresh: boolean): void {
-    const now = Date.now();
-    if (afresh || now - this.lastBeatAt >= this.options.timeoutMs) this.healthySince = at;
+    const now = performance.now();
+    if (afresh || now - this.lastBeatAt >= this.options.timeoutMs / 2) this.healthySince = at;
     this.lastBeatAt = now;
   }
 
@@ -109,58 +115,55 @@ export class Heartbeat {
         );
         this.beaten(again.rows[0]?.at, true);
       }
-      await this.sweep();
     } catch (error) {
+      this.lastBeatAt = Number.NEGATIVE_INFINITY;
       this.logger.warn({ err: (error as Error).message }, "heartbeat failed; will retry");
+      return;
     }
+    await this.sweep().catch((error: Error) => this.logger.warn({ err: error.message }, "sweep failed; will retry"));
   }
 
   /**
-   * Claims the processes silent past the threshold (each by one sweeper at a
-   * time), recovers their attempts, and deletes them. Silence is counted from
-   * when this process became healthy, if that is later than their last beat.
+   * Claims the processes silent past the threshold, recovers their attempts,
+   * and deletes them. Silence is counted from when this process became
+   * healthy, if that is later than their last beat. The claim stamps the row
+   * (as a heartbeat would), so no other sweeper takes it for a threshold;
+   * nothing is held open while the attempts are recovered.
    */
   async sweep(): Promise<number> {
-    const claim = await this.pool.connect();
+    const { rows: dead } = await this.pool.query<{ id: string; graphile_worker_ids: string[]; claimed_at: Date }>(
+      `UPDATE worker_processes SET last_heartbeat_at = now()
+        WHERE id IN (SELECT id FROM worker_processes
+                      WHERE greatest(last_heartbeat_at, $3::timestamptz) < now() - make_interval(secs => $1::float8 / 1000)
+                        AND id <> $2
+                        FOR UPDATE SKIP LOCKED)
+        RETURNING id, graphile_worker_ids, last_heartbeat_at AS claimed_at`,
+      [this.options.timeoutMs, this.processId, this.healthySince ?? null],
+    );
     let recovered = 0;
-    try {
-      await claim.query("BEGIN");
-      const { rows: dead } = await claim.query<{ id: string; graphile_worker_ids: string[] }>(
-        `SELECT id, graphile_worker_ids FROM worker_processes
-          WHERE greatest(last_heartbeat_at, $3::timestamptz) < now() - make_interval(secs => $1::float8 / 1000)
-            AND id <> $2
-          FOR UPDATE SKIP LOCKED`,
-        [this.options.timeoutMs, this.processId, this.healthySince ?? null],
+    for (const process of dead) {
+      const { rows: jobs } = await this.pool.query<{ id: string }>(
+        "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
+        [process.id],
       );
-      for (const process of dead) {
-        const { rows: jobs } = await this.pool.query<{ id: string }>(
-          "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
-          [process.id],
+      for (const job of jobs) {
+        const row = await recordCrashedAttempt({ pool: this.pool }, job.id, { requeue: true });
+        if (row) recovered += 1;
+        this.logger.warn(
+          { jobId: job.id, state: row?.status, deadProcess: process.id },
+          "attempt of a dead worker recorded as crashed",
         );
-        for (const job of jobs) {
-          const row = await recordCrashedAttempt({ pool: this.pool }, job.id, { requeue: true });
-          if (row) recovered += 1;
-          this.logger.warn(
-            { jobId: job.id, state: row?.status, deadProcess: process.id },
-            "attempt of a dead worker recorded as crashed",
-          );
-        }
-        if (process.graphile_worker_ids.length > 0) {
-          await this.pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [
-            process.graphile_worker_ids,
-          ]);
-        }
-        await claim.query("DELETE FROM worker_processes WHERE id = $1", [process.id]);
-        this.logger.warn({ deadProcess: process.id, jobs: jobs.length }, "swept a dead worker process");
       }
-      await claim.query("COMMIT");
-    } catch (error) {
-      await claim.query("ROLLBACK").catch(() => {});
-      // A connection that failed mid-transaction is not handed out again.
-      claim.release(error as Error);
-      throw error;
+      if (process.graphile_worker_ids.length > 0) {
+        await this.pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [process.graphile_worker_ids]);
+      }
+      // Unless it came back meanwhile (its own heartbeat moved the stamp): then it registers afresh by itself.
+      await this.pool.query("DELETE FROM worker_processes WHERE id = $1 AND last_heartbeat_at = $2", [
+        process.id,
+        process.claimed_at,
+      ]);
+      this.logger.warn({ deadProcess: process.id, jobs: jobs.length }, "swept a dead worker process");
     }
-    claim.release();
     return recovered;
   }
 }

@@ -67,6 +67,15 @@ export interface AttemptDeps {
    * runAttempt alone), runAttempt resolves once the success is recorded.
    */
   settling?: Map<string, Promise<void>>;
+  /**
+   * This process's attempts, by job id, from before their start until their
+   * outcome is recorded (a success written after the slot was freed
+   * included). A second attempt of the same job here waits for the first,
+   * and a replaced graphile pool does not take these jobs for crashed.
+   */
+  active: Map<string, Promise<void>>;
+  /** Aborted when the worker stops taking jobs and its grace period is over. */
+  shutdown?: AbortSignal | undefined;
 }
 
 /** Successes waiting to be recorded before this process takes no more (a slow database holds the worker back). */
@@ -206,28 +215,64 @@ function waiting(log: Logger) {
 }
 
 /**
- * Runs one attempt of `jobId`. With `deps.settling`, a plain job's success may
- * still be on its way to the database when this resolves (see below). Throws
- * only when recording a start or a failure failed (graphile-worker then retries).
+ * Runs one attempt of `jobId`, one at a time per job in this process. A
+ * second graphile job for a job this process is still running or recording
+ * (a batch that handed it out twice, a lock released by a replaced graphile
+ * pool or a sweep) waits for that attempt's outcome to be recorded, then
+ * starts from what the database says: never from taking the first for a
+ * crash, nor by dropping the job. Throws ShutdownError if the worker stops
+ * meanwhile, so graphile-worker keeps its job.
  */
 export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType>, jobId: string): Promise<void> {
+  const { shutdown } = deps;
+  for (let earlier = deps.active.get(jobId); earlier; ) {
+    await (shutdown ? Promise.race([earlier, abortedPromise(shutdown)]) : earlier);
+    if (shutdown?.aborted) throw new ShutdownError();
+    // Another waiter may have gone first; an entry already settled is over.
+    const next = deps.active.get(jobId);
+    earlier = next === earlier ? undefined : next;
+  }
+  let recorded!: () => void;
+  const entry = new Promise<void>((resolve) => {
+    recorded = resolve;
+  });
+  deps.active.set(jobId, entry);
+  try {
+    await attemptOnce(deps, task, jobId);
+  } finally {
+    const release = () => {
+      if (deps.active.get(jobId) === entry) deps.active.delete(jobId);
+      recorded();
+    };
+    // A plain job's success may still be on its way (see attemptOnce): the entry lasts until it lands.
+    const success = deps.settling?.get(jobId);
+    if (success) void success.finally(release);
+    else release();
+  }
+}
+
+function abortedPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/**
+ * One attempt. With `deps.settling`, a plain job's success may still be on its
+ * way to the database when this resolves (see below). Throws only when
+ * recording a start or a failure failed (graphile-worker then retries).
+ */
+async function attemptOnce(deps: AttemptDeps, task: TaskDefinition<JobType>, jobId: string): Promise<void> {
   const { pool } = deps.services;
   const baseLog = deps.logger.child({ jobId, type: task.type });
-  // A second graphile job for a job this process is already running (a batch
-  // that handed it out twice): not a crash of the first, so leave it be.
-  if (deps.inFlight.has(jobId)) {
-    baseLog.warn("an attempt of this job is already running in this process; skipping");
-    return;
-  }
+  if (deps.shutdown?.aborted) throw new ShutdownError();
   // Registered before the start, so a cancel that lands while the attempt
   // starts reaches its handler (cancellations.ts) instead of finding nothing.
   const controller = new AbortController();
   deps.inFlight.set(jobId, controller);
   let job: AttemptRow | undefined;
   try {
-    // Its last attempt's success still on its way here (a replaced graphile
-    // pool released the lock it held): let it land, then see what is left.
-    await deps.settling?.get(jobId);
     job = await retryWhileUnavailable(() => startAttempt(deps, jobId, baseLog), waiting(baseLog));
   } finally {
     if (!job && deps.inFlight.get(jobId) === controller) deps.inFlight.delete(jobId);

@@ -60,7 +60,16 @@ export async function startWorker(
     timeoutMs: config.HEARTBEAT_TIMEOUT_MS,
   });
   const settling = new Map<string, Promise<void>>();
-  const deps: AttemptDeps = { services, logger, inFlight: new Map(), settling, processId: heartbeat.processId };
+  const shutdown = new AbortController();
+  const deps: AttemptDeps = {
+    services,
+    logger,
+    inFlight: new Map(),
+    settling,
+    active: new Map(),
+    shutdown: shutdown.signal,
+    processId: heartbeat.processId,
+  };
   const cancellations = new CancellationListener(options.connectionString, deps.inFlight, logger);
   await cancellations.start();
   // graphile-worker names its workers as it creates them; the heartbeat row
@@ -111,15 +120,16 @@ export async function startWorker(
     // Until a pool runs again or the worker stops: an error other than the
     // database being away (say, too many connections) is logged and retried,
     // never left to become an unhandled rejection that ends the process.
-    for (;;) {
+    for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
       try {
         const next = await retryWhileUnavailable(async () => {
+          if (stopping) return undefined;
           const { rows } = await services.pool.query<{ id: string }>(
             "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
             [heartbeat.processId],
           );
           for (const { id } of rows) {
-            if (!deps.inFlight.has(id) && !settling.has(id)) {
+            if (!deps.active.has(id)) {
               await recordCrashedAttempt(services, id, { requeue: true });
             }
           }
@@ -127,8 +137,8 @@ export async function startWorker(
           return startRunner();
         });
         // A shutdown that began while the database was away takes no new pool.
-        if (stopping) {
-          await next.stop().catch(() => {});
+        if (!next || stopping) {
+          await next?.stop().catch(() => {});
           return;
         }
         runner = next;
@@ -136,7 +146,7 @@ export async function startWorker(
         return;
       } catch (failure) {
         logger.error({ err: (failure as Error).message }, "could not start a new graphile-worker pool; will retry");
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        await new Promise((resolve) => setTimeout(resolve, delay));
         if (stopping) return;
       }
     }
@@ -153,6 +163,7 @@ export async function startWorker(
     heartbeat,
     stop: async (graceMs: number) => {
       const timer = setTimeout(() => {
+        shutdown.abort();
         for (const controller of deps.inFlight.values()) controller.abort(new ShutdownError());
       }, graceMs);
       stopping = true;

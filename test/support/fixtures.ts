@@ -34,6 +34,7 @@ export function attemptDeps(db: Db, pool: pg.Pool, env: Record<string, string> =
     services: { db, pool, config, network: systemNetwork },
     logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent", "test-worker", "stderr"),
     inFlight: new Map(),
+    active: new Map(),
   };
 }
 

@@ -1,7 +1,7 @@
 // The heartbeat sweep (server/worker/heartbeat.ts) takes only really silent
 // processes for dead: not one that comes back within the threshold after a
 // time when nobody could heartbeat (a database outage, a paused machine); and a
-// sweep that fails partway leaves the dead process for the next one.
+// sweep that fails partway leaves the dead process to a later one.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createLogger } from "../../server/logger.js";
@@ -58,6 +58,53 @@ test("after a time when no process could heartbeat, one that comes back within t
   }
 });
 
+test("an outage shorter than the threshold does not get a live process swept by the first one back", async () => {
+  const owner = await makeUser(t.db, "short-outage@example.com");
+  const jobId = await enqueueOne(t.pool, owner);
+  const bId = randomUUID();
+  await t.pool.query(
+    "INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids) VALUES ($1, 'b', 2, '{}')",
+    [bId],
+  );
+  await writeBatch(t.pool, [{ kind: "start", jobId, processId: bId }]);
+  // The "outage": while this table holds a row, no heartbeat can be written.
+  await t.pool.query(`
+    CREATE TABLE outage (on_since timestamptz);
+    CREATE FUNCTION outage() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF EXISTS (SELECT 1 FROM outage) THEN RAISE EXCEPTION 'database away'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER outage BEFORE UPDATE ON worker_processes FOR EACH ROW EXECUTE FUNCTION outage();`);
+  // B's heartbeats, written by hand: B is alive throughout, held back only by the outage.
+  const beatB = () => t.pool.query("UPDATE worker_processes SET last_heartbeat_at = now() WHERE id = $1", [bId]);
+  const a = new Heartbeat(t.pool, logger, { intervalMs: 100, timeoutMs: 1_000 });
+  await a.start();
+  try {
+    for (let i = 0; i < 6; i++) {
+      await sleep(200);
+      await beatB(); // A has now been healthy for more than the threshold
+    }
+    await t.pool.query("INSERT INTO outage VALUES (now())");
+    await sleep(700); // shorter than the threshold: A's own heartbeats fail, but no gap of A's reaches it
+    await t.pool.query("DELETE FROM outage");
+    // B comes back 450 ms after the database: its silence (1.15 s) is past the threshold, though it
+    // never stopped; A, back first and sweeping every 100 ms, must not take it for dead.
+    await sleep(450);
+    await beatB();
+    for (let i = 0; i < 3; i++) {
+      await sleep(200);
+      await beatB();
+    }
+    expect(await status(jobId)).toBe("running");
+    expect(await registered(bId)).toBe(true);
+  } finally {
+    await a.stop();
+    await t.pool.query("DROP TRIGGER outage ON worker_processes; DROP FUNCTION outage(); DROP TABLE outage");
+    await t.pool.query("DELETE FROM worker_processes WHERE id = $1", [bId]);
+  }
+});
+
 test("a sweep that fails partway leaves the dead process to the next sweep", async () => {
   const owner = await makeUser(t.db, "partway@example.com");
   const jobId = await enqueueOne(t.pool, owner);
@@ -86,6 +133,9 @@ test("a sweep that fails partway leaves the dead process to the next sweep", asy
     await expect(sweeper.sweep()).rejects.toThrow(/injected failure/);
     expect(await registered(dead)).toBe(true);
     expect(await status(jobId)).toBe("running");
+    // The failed sweep's claim holds the row for a threshold; then a sweep takes it again.
+    expect(await sweeper.sweep()).toBe(0);
+    await sleep(300);
     expect(await sweeper.sweep()).toBe(1);
     expect(await registered(dead)).toBe(false);
     expect(await status(jobId)).toBe("retrying");

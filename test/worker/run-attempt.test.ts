@@ -7,7 +7,7 @@ import { PermanentError } from "../../server/tasks/errors.js";
 import type { TaskDefinition } from "../../server/tasks/types.js";
 import { type AttemptRow, writeBatch } from "../../server/worker/batched-writes.js";
 import { CANCEL_CHANNEL, CancellationListener } from "../../server/worker/cancellations.js";
-import { recordSuccess, runAttempt } from "../../server/worker/run-attempt.js";
+import { recordCrashedAttempt, recordSuccess, runAttempt, ShutdownError } from "../../server/worker/run-attempt.js";
 import type { JobType } from "../../shared/jobs.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { attemptDeps, enqueueOne, gate, makeUser, sleep } from "../support/fixtures.js";
@@ -345,12 +345,12 @@ describe("runAttempt", () => {
     // while Postgres was away and is being retried); graphile-worker's lock on the job was meanwhile released.
     const [started] = await writeBatch(t.pool, [{ kind: "start", jobId: id, processId: null }]);
     const { fence } = started as AttemptRow;
-    deps.settling.set(
-      id,
-      sleep(300).then(async () => {
-        await recordSuccess(t.pool, started as AttemptRow, ok);
-      }),
-    );
+    const landing = sleep(300).then(async () => {
+      await recordSuccess(t.pool, started as AttemptRow, ok);
+    });
+    // What the first attempt leaves behind in this process while its success is on its way.
+    deps.settling.set(id, landing);
+    deps.active.set(id, landing);
     let runs = 0;
     await runAttempt(
       deps,
@@ -420,5 +420,44 @@ describe("runAttempt", () => {
     const row = await job(id);
     expect(row).toMatchObject({ status: "failed", dlqReason: "permanent_error", attempt: 1 });
     expect(row.error).toMatch(/could not be stored/);
+  });
+
+  test("a job this process still runs, swept meanwhile and queued again, runs again once the first attempt ends", async () => {
+    const owner = await makeUser(t.db, "swept-while-running@example.com");
+    const id = await enqueueOne(t.pool, owner);
+    const deps = attemptDeps(t.db, t.pool);
+    const hold = gate();
+    let runs = 0;
+    const handler = task({
+      run: async () => {
+        runs += 1;
+        if (runs === 1) await hold.promise;
+        return ok;
+      },
+    });
+    const first = runAttempt(deps, handler, id);
+    await sleep(200);
+    // A sweep took this (stalled) process for dead: the attempt is recorded as crashed and queued again,
+    // and the new graphile job reaches this same process while its first attempt still runs.
+    await recordCrashedAttempt({ pool: t.pool }, id, { requeue: true });
+    const second = runAttempt(deps, handler, id);
+    await sleep(200);
+    hold.open();
+    await Promise.all([first, second]);
+    expect(runs).toBe(2);
+    expect(await job(id)).toMatchObject({ status: "succeeded", attempt: 2 });
+  });
+
+  test("an attempt waiting for an earlier one of the same job gives up when the worker shuts down, touching nothing", async () => {
+    const owner = await makeUser(t.db, "shutdown-wait@example.com");
+    const id = await enqueueOne(t.pool, owner);
+    const stop = new AbortController();
+    const deps = { ...attemptDeps(t.db, t.pool), shutdown: stop.signal };
+    deps.active.set(id, new Promise<void>(() => {}));
+    const attempt = runAttempt(deps, task({ run: async () => ok }), id);
+    await sleep(100);
+    stop.abort();
+    await expect(attempt).rejects.toBeInstanceOf(ShutdownError);
+    expect(await job(id)).toMatchObject({ status: "pending", attempt: 0 });
   });
 });
