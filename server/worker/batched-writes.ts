@@ -9,7 +9,7 @@
  * load a batch is a single write and costs what the unbatched write did.
  *
  * The guards are those of applyTransition (transitions.ts): a job only starts
- * from pending or retrying, and only the attempt holding the fencing token may
+ * from pending or retrying, once its run_at has come, and only the attempt holding the fencing token may
  * record success. A job the guard skips is reported back (undefined / false),
  * and the caller takes its slow path.
  */
@@ -52,6 +52,9 @@ export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promi
               worker_process_id = b.process_id
          FROM unnest($1::uuid[], $2::uuid[]) AS b(id, process_id)
         WHERE jobs.id = b.id AND jobs.status = ANY($3::text[])
+          -- Not before its time (a retry's backoff, a server's Retry-After): its graphile job is
+          -- queued for then. The second of slack covers run_at's rounding to the millisecond.
+          AND jobs.run_at <= now() + interval '1 second'
        RETURNING jobs.id, jobs.owner_id, jobs.type, jobs.status, jobs.attempt, jobs.max_attempts,
                  jobs.fence::text AS fence, jobs.payload, jobs.workflow_id
      ), d AS (

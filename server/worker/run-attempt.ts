@@ -221,12 +221,14 @@ function waiting(log: Logger) {
  * pool or a sweep) waits for that attempt's outcome to be recorded, then
  * starts from what the database says: never from taking the first for a
  * crash, nor by dropping the job. Throws ShutdownError if the worker stops
- * meanwhile, so graphile-worker keeps its job.
+ * meanwhile, so graphile-worker keeps its job. (A handler abandoned at its
+ * hard time limit is not waited for: its attempt is recorded as failed, and
+ * its late writes are refused by the fence.)
  */
 export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType>, jobId: string): Promise<void> {
   const { shutdown } = deps;
   for (let earlier = deps.active.get(jobId); earlier; ) {
-    await (shutdown ? Promise.race([earlier, abortedPromise(shutdown)]) : earlier);
+    await untilEither(earlier, shutdown);
     if (shutdown?.aborted) throw new ShutdownError();
     // Another waiter may have gone first; an entry already settled is over.
     const next = deps.active.get(jobId);
@@ -251,11 +253,20 @@ export async function runAttempt(deps: AttemptDeps, task: TaskDefinition<JobType
   }
 }
 
-function abortedPromise(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
+/** Resolves when `promise` settles or `signal` aborts, leaving no listener behind on the long-lived signal. */
+async function untilEither(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return promise;
+  let onAbort = () => {};
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = resolve;
   });
+  if (signal.aborted) return;
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
 }
 
 /**

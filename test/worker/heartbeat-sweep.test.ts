@@ -125,17 +125,17 @@ test("a sweep that fails partway leaves the dead process to the next sweep", asy
     END $$;
     CREATE TRIGGER fail_once BEFORE UPDATE ON jobs FOR EACH ROW WHEN (NEW.status = 'retrying')
       EXECUTE FUNCTION fail_once();`);
-  const sweeper = new Heartbeat(t.pool, logger, { intervalMs: 3_600_000, timeoutMs: 200 });
+  const sweeper = new Heartbeat(t.pool, logger, { intervalMs: 3_600_000, timeoutMs: 1_000 });
   await sweeper.start();
   try {
     // Silence counts from when the sweeper came up: wait out the threshold.
-    await sleep(300);
+    await sleep(1_100);
     await expect(sweeper.sweep()).rejects.toThrow(/injected failure/);
     expect(await registered(dead)).toBe(true);
     expect(await status(jobId)).toBe("running");
     // The failed sweep's claim holds the row for a threshold; then a sweep takes it again.
     expect(await sweeper.sweep()).toBe(0);
-    await sleep(300);
+    await sleep(1_100);
     expect(await sweeper.sweep()).toBe(1);
     expect(await registered(dead)).toBe(false);
     expect(await status(jobId)).toBe("retrying");

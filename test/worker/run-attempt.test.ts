@@ -380,12 +380,19 @@ describe("runAttempt", () => {
       await blocker.query("BEGIN");
       await blocker.query("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", [id]);
       await blocker.query("SELECT pg_notify($1, $2)", [CANCEL_CHANNEL, id]);
-      let abortedAtStart: boolean | undefined;
+      let aborted: boolean | undefined;
       const attempt = runAttempt(
         deps,
         task({
+          // The notification may be handled just before or just after the handler begins: either way it
+          // must reach it (before the fix it arrived while nothing was registered, and was lost).
           run: async ({ signal }) => {
-            abortedAtStart = signal.aborted;
+            aborted =
+              signal.aborted ||
+              (await new Promise<boolean>((resolve) => {
+                signal.addEventListener("abort", () => resolve(true), { once: true });
+                setTimeout(() => resolve(false), 2_000);
+              }));
             return ok;
           },
         }),
@@ -394,7 +401,7 @@ describe("runAttempt", () => {
       await sleep(200);
       await blocker.query("COMMIT");
       await attempt;
-      expect(abortedAtStart).toBe(true);
+      expect(aborted).toBe(true);
     } finally {
       blocker.release();
       await listener.stop();
@@ -427,16 +434,20 @@ describe("runAttempt", () => {
     const id = await enqueueOne(t.pool, owner);
     const deps = attemptDeps(t.db, t.pool);
     const hold = gate();
+    const began = gate();
     let runs = 0;
     const handler = task({
       run: async () => {
         runs += 1;
-        if (runs === 1) await hold.promise;
+        if (runs === 1) {
+          began.open();
+          await hold.promise;
+        }
         return ok;
       },
     });
     const first = runAttempt(deps, handler, id);
-    await sleep(200);
+    await began.promise;
     // A sweep took this (stalled) process for dead: the attempt is recorded as crashed and queued again,
     // and the new graphile job reaches this same process while its first attempt still runs.
     await recordCrashedAttempt({ pool: t.pool }, id, { requeue: true });
@@ -459,5 +470,28 @@ describe("runAttempt", () => {
     stop.abort();
     await expect(attempt).rejects.toBeInstanceOf(ShutdownError);
     expect(await job(id)).toMatchObject({ status: "pending", attempt: 0 });
+  });
+
+  test("a retry is not started before its time, whatever graphile job reaches it early", async () => {
+    const owner = await makeUser(t.db, "not-yet@example.com");
+    const id = await enqueueOne(t.pool, owner);
+    // Retrying in an hour (a server's Retry-After), as recordFailure leaves it.
+    await t.pool.query(
+      "UPDATE jobs SET status = 'retrying', attempt = 1, run_at = now() + interval '1 hour' WHERE id = $1",
+      [id],
+    );
+    let runs = 0;
+    await runAttempt(
+      attemptDeps(t.db, t.pool),
+      task({
+        run: async () => {
+          runs += 1;
+          return ok;
+        },
+      }),
+      id,
+    );
+    expect(runs).toBe(0);
+    expect(await job(id)).toMatchObject({ status: "retrying", attempt: 1 });
   });
 });
