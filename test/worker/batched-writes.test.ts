@@ -163,6 +163,9 @@ describe("Doorbell", () => {
     });
     await listener.query(`LISTEN ${EVENTS_CHANNEL}`);
     try {
+      // A ring still on its way from an earlier test's writes (the pool's own doorbell) is not counted.
+      await sleep(200);
+      heard = 0;
       const doorbell = new Doorbell(t.pool);
       for (let i = 0; i < 20; i++) doorbell.ring();
       await sleep(300);
