@@ -7,7 +7,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError, type z } from "zod";
 import { transformer } from "../shared/transformer.js";
 import type { Context } from "./context.js";
-import { isDatabaseUnavailable } from "./db/unavailable.js";
+import { isDatabaseUnavailable, isDataException } from "./db/unavailable.js";
 import {
   IdempotencyConflictError,
   IllegalTransitionError,
@@ -63,10 +63,9 @@ function toTrpcError(cause: unknown): TRPCError | undefined {
   }
   const issues = zodIssuesOf(cause);
   if (issues) return new TRPCError({ code: "BAD_REQUEST", message: describeIssues(issues), cause });
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  // Postgres class 22 (data exception): input the database cannot store. The
-  // schemas should catch it first; this keeps any gap a 400, never a 500.
-  if (typeof code === "string" && code.startsWith("22")) {
+  // Input the database cannot store. The schemas should catch it first; this
+  // keeps any gap a 400, never a 500.
+  if (isDataException(cause)) {
     return new TRPCError({ code: "BAD_REQUEST", message: "A value in the request cannot be stored", cause });
   }
   // Postgres unreachable: say so, rather than a generic 500.

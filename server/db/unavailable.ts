@@ -21,6 +21,12 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   return isDatabaseUnavailable(cause, depth + 1);
 }
 
+/** Postgres class 22 (data exception): a value the database cannot store, and would refuse again. */
+export function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === "string" && code.startsWith("22");
+}
+
 /**
  * Runs `fn` again while the database is unreachable (waiting 0.5 s, doubling
  * to 5 s), so a worker that loses Postgres mid-attempt records the outcome

@@ -59,12 +59,7 @@ export class Heartbeat {
   }
 
   async start(): Promise<void> {
-    const { rows } = await this.pool.query<{ at: Date }>(
-      `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids) VALUES ($1, $2, $3, $4)
-       RETURNING last_heartbeat_at AS at`,
-      [this.processId, os.hostname(), process.pid, [...this.graphileWorkerIds]],
-    );
-    this.beaten(rows[0]?.at, true);
+    await this.register();
     this.timer = setInterval(() => {
       this.beating ??= this.beat().finally(() => {
         this.beating = undefined;
@@ -83,6 +78,17 @@ export class Heartbeat {
     clearInterval(this.timer);
     await this.beating;
     await this.pool.query("DELETE FROM worker_processes WHERE id = $1", [this.processId]).catch(() => {});
+  }
+
+  /** Registers this process (again, after a sweep took it for dead): healthy from now on. */
+  private async register(): Promise<void> {
+    const { rows } = await this.pool.query<{ at: Date }>(
+      `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now()
+       RETURNING last_heartbeat_at AS at`,
+      [this.processId, os.hostname(), process.pid, [...this.graphileWorkerIds]],
+    );
+    this.beaten(rows[0]?.at, true);
   }
 
   /**
@@ -107,13 +113,7 @@ export class Heartbeat {
       else {
         // We were swept (a long stall): register again; our old attempts are already recovered.
         this.logger.warn({ processId: this.processId }, "this worker was swept as dead; registering again");
-        const again = await this.pool.query<{ at: Date }>(
-          `INSERT INTO worker_processes (id, hostname, pid, graphile_worker_ids) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now()
-           RETURNING last_heartbeat_at AS at`,
-          [this.processId, os.hostname(), process.pid, [...this.graphileWorkerIds]],
-        );
-        this.beaten(again.rows[0]?.at, true);
+        await this.register();
       }
     } catch (error) {
       this.lastBeatAt = Number.NEGATIVE_INFINITY;
@@ -142,20 +142,10 @@ export class Heartbeat {
     );
     let recovered = 0;
     for (const process of dead) {
-      const { rows: jobs } = await this.pool.query<{ id: string }>(
-        "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
-        [process.id],
-      );
+      const jobs = await recoverAttempts(this.pool, process.id, process.graphile_worker_ids);
       for (const job of jobs) {
-        const row = await recordCrashedAttempt({ pool: this.pool }, job.id, { requeue: true });
-        if (row) recovered += 1;
-        this.logger.warn(
-          { jobId: job.id, state: row?.status, deadProcess: process.id },
-          "attempt of a dead worker recorded as crashed",
-        );
-      }
-      if (process.graphile_worker_ids.length > 0) {
-        await this.pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [process.graphile_worker_ids]);
+        if (job.state) recovered += 1;
+        this.logger.warn({ ...job, deadProcess: process.id }, "attempt of a dead worker recorded as crashed");
       }
       // Unless it came back meanwhile (its own heartbeat moved the stamp): then it registers afresh by itself.
       await this.pool.query("DELETE FROM worker_processes WHERE id = $1 AND last_heartbeat_at = $2", [
@@ -166,4 +156,33 @@ export class Heartbeat {
     }
     return recovered;
   }
+}
+
+/**
+ * Records the running attempts of worker process `processId` as crashed
+ * (queued again, or failed on their last attempt), except those `keep` names
+ * (attempts the process itself still holds), and releases the locks of its
+ * graphile-worker ids. The heartbeat sweep uses it for a dead process, the
+ * runner for its own replaced graphile pool.
+ */
+export async function recoverAttempts(
+  pool: pg.Pool,
+  processId: string,
+  graphileWorkerIds: string[],
+  keep: (jobId: string) => boolean = () => false,
+): Promise<{ jobId: string; state: string | undefined }[]> {
+  const { rows } = await pool.query<{ id: string }>(
+    "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
+    [processId],
+  );
+  const recovered: { jobId: string; state: string | undefined }[] = [];
+  for (const { id } of rows) {
+    if (keep(id)) continue;
+    const row = await recordCrashedAttempt({ pool }, id, { requeue: true });
+    recovered.push({ jobId: id, state: row?.status });
+  }
+  if (graphileWorkerIds.length > 0) {
+    await pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [graphileWorkerIds]);
+  }
+  return recovered;
 }

@@ -13,7 +13,7 @@
 import { isJobType, type JobType } from "../../shared/jobs.js";
 import type { DlqReason } from "../../shared/states.js";
 import { withTransaction } from "../db/pool.js";
-import { retryWhileUnavailable } from "../db/unavailable.js";
+import { isDataException, retryWhileUnavailable } from "../db/unavailable.js";
 import { type JobRow, queueAttempt } from "../jobs/sql.js";
 import { applyTransition, currentStatus, recordProgress } from "../jobs/transitions.js";
 import type { Logger } from "../logger.js";
@@ -201,11 +201,6 @@ export async function recordSuccess(pool: TaskServices["pool"], job: AttemptRow,
     event: {},
   });
   return row !== undefined;
-}
-
-function isDataException(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("22");
 }
 
 /** Logs once per wait while the database is unreachable. */

@@ -16,8 +16,8 @@ import { tasks } from "../tasks/index.js";
 import type { TaskDefinition, TaskServices } from "../tasks/types.js";
 import { CancellationListener } from "./cancellations.js";
 import { graphileLogger } from "./graphile-logger.js";
-import { Heartbeat } from "./heartbeat.js";
-import { type AttemptDeps, recordCrashedAttempt, runAttempt, ShutdownError } from "./run-attempt.js";
+import { Heartbeat, recoverAttempts } from "./heartbeat.js";
+import { type AttemptDeps, runAttempt, ShutdownError } from "./run-attempt.js";
 import { allSchedules, cronItems, scheduledTaskList } from "./schedules.js";
 
 /**
@@ -124,16 +124,7 @@ export async function startWorker(
       try {
         const next = await retryWhileUnavailable(async () => {
           if (stopping) return undefined;
-          const { rows } = await services.pool.query<{ id: string }>(
-            "SELECT id FROM jobs WHERE status = 'running' AND worker_process_id = $1",
-            [heartbeat.processId],
-          );
-          for (const { id } of rows) {
-            if (!deps.active.has(id)) {
-              await recordCrashedAttempt(services, id, { requeue: true });
-            }
-          }
-          await services.pool.query("SELECT graphile_worker.force_unlock_workers($1::text[])", [deadIds]);
+          await recoverAttempts(services.pool, heartbeat.processId, deadIds, (jobId) => deps.active.has(jobId));
           return startRunner();
         });
         // A shutdown that began while the database was away takes no new pool.

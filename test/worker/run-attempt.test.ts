@@ -29,6 +29,20 @@ function task(overrides: Partial<TaskDefinition<"email">>): TaskDefinition<JobTy
   } as TaskDefinition<JobType>;
 }
 
+/** A task whose handler counts its runs and returns `result`. */
+function counted(result: unknown = ok) {
+  const counter = {
+    runs: 0,
+    task: task({
+      run: async () => {
+        counter.runs += 1;
+        return result as typeof ok;
+      },
+    }),
+  };
+  return counter;
+}
+
 async function job(id: string) {
   return t.db.job.findUniqueOrThrow({ where: { id } });
 }
@@ -351,18 +365,9 @@ describe("runAttempt", () => {
     // What the first attempt leaves behind in this process while its success is on its way.
     deps.settling.set(id, landing);
     deps.active.set(id, landing);
-    let runs = 0;
-    await runAttempt(
-      deps,
-      task({
-        run: async () => {
-          runs += 1;
-          return ok;
-        },
-      }),
-      id,
-    );
-    expect(runs).toBe(0);
+    const handler = counted();
+    await runAttempt(deps, handler.task, id);
+    expect(handler.runs).toBe(0);
     expect(await job(id)).toMatchObject({ status: "succeeded", attempt: 1, fence: BigInt(fence) });
     expect((await eventsOf(id)).map((e) => e.status)).toEqual(["pending", "running", "succeeded"]);
   });
@@ -411,19 +416,10 @@ describe("runAttempt", () => {
   test("a result Postgres cannot store fails the job at once, without running the handler again", async () => {
     const owner = await makeUser(t.db, "unstorable@example.com");
     const id = await enqueueOne(t.pool, owner);
-    let runs = 0;
-    await runAttempt(
-      attemptDeps(t.db, t.pool),
-      task({
-        run: async () => {
-          runs += 1;
-          // Valid for the result schema, but jsonb cannot hold a NUL character.
-          return { ...ok, response: "250 \u0000 OK" };
-        },
-      }),
-      id,
-    );
-    expect(runs).toBe(1);
+    // Valid for the result schema, but jsonb cannot hold a NUL character.
+    const handler = counted({ ...ok, response: "250 \u0000 OK" });
+    await runAttempt(attemptDeps(t.db, t.pool), handler.task, id);
+    expect(handler.runs).toBe(1);
     const row = await job(id);
     expect(row).toMatchObject({ status: "failed", dlqReason: "permanent_error", attempt: 1 });
     expect(row.error).toMatch(/could not be stored/);
@@ -480,18 +476,9 @@ describe("runAttempt", () => {
       "UPDATE jobs SET status = 'retrying', attempt = 1, run_at = now() + interval '1 hour' WHERE id = $1",
       [id],
     );
-    let runs = 0;
-    await runAttempt(
-      attemptDeps(t.db, t.pool),
-      task({
-        run: async () => {
-          runs += 1;
-          return ok;
-        },
-      }),
-      id,
-    );
-    expect(runs).toBe(0);
+    const handler = counted();
+    await runAttempt(attemptDeps(t.db, t.pool), handler.task, id);
+    expect(handler.runs).toBe(0);
     expect(await job(id)).toMatchObject({ status: "retrying", attempt: 1 });
   });
 });
