@@ -23,6 +23,8 @@ import { EventHub } from "./jobs/event-hub.js";
 import type { Logger } from "./logger.js";
 import { restRouter } from "./rest.js";
 import { appRouter } from "./routers/_app.js";
+import { devFileGuard, protectedPaths } from "./security/dev-files.js";
+import { securityHeaders } from "./security/headers.js";
 import type { Network } from "./tasks/types.js";
 import { devReceiver } from "./webhooks/dev-receiver.js";
 import { systemNetwork } from "./webhooks/network.js";
@@ -78,6 +80,12 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
 
   const app = express();
   app.disable("x-powered-by");
+  // Decides req.secure and req.protocol behind a proxy (the session cookie's Secure flag, HSTS).
+  app.set("trust proxy", config.TRUST_PROXY);
+  if (config.TRUST_PROXY === true) {
+    logger.warn("TRUST_PROXY=true trusts every hop: any client can claim HTTPS or another address; name your proxies");
+  }
+  if (config.NODE_ENV === "production") app.use(securityHeaders());
   // tRPC first: most requests are its, and they need not pass the other routers.
   const onTrpcError = (error: TRPCError, procedure: string | undefined) => {
     if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ procedure, err: error.cause ?? error }, "tRPC error");
@@ -98,8 +106,12 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   if (config.NODE_ENV !== "production") app.use("/dev/webhooks", devReceiver(services));
 
   const server = http.createServer(app);
-  const clientCleanup = await mountClient(app, server, options.client);
+  const clientCleanup = await mountClient(app, server, options.client, config);
   if (clientCleanup) cleanups.push(clientCleanup);
+  // Our own 404 (Express's default drops the security headers for its own strict CSP).
+  app.use((req, res) => {
+    res.status(404).json({ error: "not_found", message: `No route for ${req.method} ${req.path}` });
+  });
   app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     logger.error({ err: error }, "unhandled request error");
     if (!res.headersSent) res.status(500).json({ error: "internal", message: "Internal server error" });
@@ -134,15 +146,22 @@ async function mountClient(
   app: express.Express,
   server: http.Server,
   mode: ClientMode,
+  config: Config,
 ): Promise<(() => Promise<void>) | undefined> {
   if (mode === "vite") {
     const { createServer } = await import("vite");
     // Vite as middleware, its hot reload riding on our own HTTP server: one port.
     const vite = await createServer({
       configFile: path.join(ROOT, "vite.config.ts"),
-      server: { middlewareMode: true, hmr: { server } },
+      server: {
+        middlewareMode: true,
+        hmr: { server },
+        // Vite would serve any file under the project root by /@fs/: only the client's own sources and packages.
+        fs: { strict: true, allow: ["client", "shared", "node_modules"].map((name) => path.join(ROOT, name)) },
+      },
       appType: "spa",
     });
+    app.use(devFileGuard(protectedPaths(ROOT, config.dataDir, config.exportDir)));
     app.use(vite.middlewares);
     return () => vite.close();
   }

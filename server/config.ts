@@ -5,6 +5,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
+import { parseTrustProxy } from "./security/trust-proxy.js";
 
 const flag = z
   .enum(["true", "false", "1", "0", "on", "off", "yes", "no"])
@@ -43,6 +44,13 @@ const envSchema = z.object({
    */
   AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
   DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
+  /**
+   * How long a statement on the pool waits for its answer before its
+   * connection is destroyed and the call fails SERVICE_UNAVAILABLE. Client-side:
+   * a frozen Postgres cannot fire its own statement_timeout. 0: no bound.
+   * Exports and maintenance set their own (server/db/pool.ts).
+   */
+  DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Lets webhook deliveries reach loopback addresses (development and tests only). */
   WEBHOOK_ALLOW_LOOPBACK: flag.default(false),
@@ -57,6 +65,18 @@ const envSchema = z.object({
   JOB_RETENTION_DAYS: z.coerce.number().int().positive().max(36_500).default(30),
   /** Makes download links absolute (for mailing them), e.g. https://jobs.example.com. */
   PUBLIC_URL: z.url().optional(),
+  /** Proxies trusted for X-Forwarded-Proto/-For (server/security/trust-proxy.ts); default: none. */
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      const parsed = parseTrustProxy(raw);
+      if ("error" in parsed) {
+        ctx.addIssue({ code: "custom", message: parsed.error });
+        return z.NEVER;
+      }
+      return parsed.value;
+    }),
 });
 
 export type Config = z.infer<typeof envSchema> & { dataDir: string; exportDir: string };

@@ -2,7 +2,6 @@
  * Request context. `createContextInner` takes what a request resolves to, so
  * tests call procedures through createCaller without HTTP.
  */
-import type { IncomingHttpHeaders } from "node:http";
 import { TRPCError } from "@trpc/server";
 import type pg from "pg";
 import { type AuthUser, authenticate, sessionCookie, type TokenCache, tokenFromHeaders } from "./auth/tokens.js";
@@ -11,6 +10,7 @@ import type { Db } from "./db/pool.js";
 import { isDatabaseUnavailable } from "./db/unavailable.js";
 import type { EventHub } from "./jobs/event-hub.js";
 import type { Logger } from "./logger.js";
+import { type MutationRequest, type Refusal, refuseCrossSiteMutation } from "./security/cross-site.js";
 import type { Network } from "./tasks/types.js";
 
 /** Long-lived services, built once per process. */
@@ -31,19 +31,27 @@ export interface Context extends AppServices {
   token: string | undefined;
   /** Sets the session cookie on the response (a no-op without HTTP). */
   setSessionCookie: (token: string | undefined) => void;
+  /** Why a mutation from this request must not run (a cross-site request); checked in trpc.ts. */
+  mutationRefusal: Refusal | undefined;
 }
 
 export function createContextInner(
   services: AppServices,
   user: AuthUser | null,
-  request: Partial<Pick<Context, "token" | "setSessionCookie">> = {},
+  request: Partial<Pick<Context, "token" | "setSessionCookie" | "mutationRefusal">> = {},
 ): Context {
-  return { ...services, user, token: request.token, setSessionCookie: request.setSessionCookie ?? (() => {}) };
+  return {
+    ...services,
+    user,
+    token: request.token,
+    setSessionCookie: request.setSessionCookie ?? (() => {}),
+    mutationRefusal: request.mutationRefusal,
+  };
 }
 
 export async function createRequestContext(
   services: AppServices,
-  req: { headers: IncomingHttpHeaders; secure?: boolean },
+  req: MutationRequest & { secure?: boolean },
   res: { appendHeader: (name: string, value: string) => unknown },
 ): Promise<Context> {
   const token = tokenFromHeaders(req.headers);
@@ -59,6 +67,7 @@ export async function createRequestContext(
   });
   return createContextInner(services, user, {
     token,
+    mutationRefusal: refuseCrossSiteMutation(req, services.config.PUBLIC_URL),
     setSessionCookie: (value) => {
       res.appendHeader("Set-Cookie", sessionCookie(value, req.secure === true));
     },

@@ -7,19 +7,22 @@ import { startApp } from "./app.js";
 import { issueToken } from "./auth/tokens.js";
 import { upsertUserWithPassword } from "./auth/users.js";
 import { loadConfig } from "./config.js";
+import { devBanner } from "./dev-banner.js";
 import { createLogger } from "./logger.js";
 
 const dev = process.argv.includes("--dev");
 const DEMO_EMAIL = "demo@typed-jobs.local";
 const DEMO_PASSWORD = "demo-password";
-// Development defaults: loopback webhooks (the built-in receiver), and absolute
-// download links, so a link mailed by a workflow opens from the mail page.
-const devDefaults = {
-  NODE_ENV: "development",
-  WEBHOOK_ALLOW_LOOPBACK: "true",
-  PUBLIC_URL: `http://localhost:${process.env.PORT ?? "3000"}`,
-};
-const config = loadConfig(dev ? { ...devDefaults, ...process.env } : process.env);
+/** The printed demo token works this long: it is on screen and in terminal scrollback. */
+const DEMO_TOKEN_TTL_MS = 24 * 3600_000;
+// Development defaults: loopback only (the dev server serves sources, and the
+// demo admin's password is printed below), and loopback webhooks (the
+// built-in receiver). `npm start` keeps HOST's default, 0.0.0.0.
+const devDefaults = { NODE_ENV: "development", HOST: "127.0.0.1", WEBHOOK_ALLOW_LOOPBACK: "true" };
+// An empty variable means unset (as in loadConfig), so it keeps the development default.
+const setInEnv = Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== ""));
+const config = loadConfig(dev ? { ...devDefaults, ...setInEnv } : process.env);
+
 const logger = createLogger(config.LOG_LEVEL);
 
 try {
@@ -27,19 +30,22 @@ try {
   const publicUrl = `http://localhost:${app.port}`;
   logger.info({ url: publicUrl, worker: config.WORKER }, "Typed Jobs is up");
   if (dev) {
+    // Absolute download links, so a link mailed by a workflow opens from the
+    // mail page; set once the port is known (PORT=0 picks one).
+    config.PUBLIC_URL ??= publicUrl;
     // A demo account so a newcomer is in at once; the API still refuses anonymous calls.
     await upsertUserWithPassword(app.services.db, DEMO_EMAIL, DEMO_PASSWORD, "admin");
-    const token = await issueToken(app.services.db, DEMO_EMAIL, { admin: true });
+    const expiresAt = new Date(Date.now() + DEMO_TOKEN_TTL_MS);
+    const token = await issueToken(app.services.db, DEMO_EMAIL, { admin: true, expiresAt });
     process.stdout.write(
-      [
-        "",
-        `  Typed Jobs: ${publicUrl}`,
-        `  Sign in as ${DEMO_EMAIL} / ${DEMO_PASSWORD} (admin)`,
-        "  API token for the same account (Authorization: Bearer ...):",
-        `  ${token}`,
-        "",
-        "",
-      ].join("\n"),
+      devBanner({
+        url: publicUrl,
+        host: config.HOST,
+        email: DEMO_EMAIL,
+        password: DEMO_PASSWORD,
+        token,
+        tokenExpiresAt: expiresAt,
+      }),
     );
   }
 

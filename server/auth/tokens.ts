@@ -20,8 +20,15 @@ export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
-/** Creates the user if needed (promoting to admin when asked) and issues a new token. */
-export async function issueToken(db: Db, email: string, options: { admin?: boolean } = {}): Promise<string> {
+/**
+ * Creates the user if needed (promoting to admin when asked) and issues a new
+ * token, which never expires unless `expiresAt` is given.
+ */
+export async function issueToken(
+  db: Db,
+  email: string,
+  options: { admin?: boolean; expiresAt?: Date } = {},
+): Promise<string> {
   const normalized = email.trim().toLowerCase();
   const user = await db.user.upsert({
     where: { email: normalized },
@@ -29,11 +36,21 @@ export async function issueToken(db: Db, email: string, options: { admin?: boole
     update: options.admin ? { role: "admin" } : {},
   });
   const token = `tj_${randomBytes(32).toString("base64url")}`;
-  await db.apiToken.create({ data: { userId: user.id, tokenHash: hashToken(token) } });
+  await db.apiToken.create({
+    data: { userId: user.id, tokenHash: hashToken(token), expiresAt: options.expiresAt ?? null },
+  });
   return token;
 }
 
 export const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
+
+/** "30d", "12h" or "45m" in milliseconds; undefined for anything else. */
+export function parseTokenLifetime(text: string): number | undefined {
+  const match = /^([1-9]\d{0,5})([dhm])$/.exec(text);
+  if (!match) return undefined;
+  const unit = { d: 24 * 3600_000, h: 3600_000, m: 60_000 }[match[2] as "d" | "h" | "m"];
+  return Number(match[1]) * unit;
+}
 
 /** A browser session after a password sign-in: a token of kind "session" that expires. */
 export async function issueSession(db: Db, userId: string): Promise<string> {

@@ -79,7 +79,9 @@ export const exportTask = defineTask({
     progress({ percent: 0, note: `Exporting ${total} jobs`, rowsDone: 0, rowsTotal: total });
 
     const gzip = payload.gzip ?? false;
-    await fs.mkdir(config.exportDir, { recursive: true });
+    // Owner-only: an export holds a user's data. Servers and workers sharing
+    // EXPORT_DIR must run as one OS user (docs in the README's security section).
+    await fs.mkdir(config.exportDir, { recursive: true, mode: 0o700 });
     const finalPath = path.join(config.exportDir, exportFileName(jobId, payload.format, gzip));
     const tempPath = `${finalPath}.${attempt}.${process.pid}.tmp`;
 
@@ -133,8 +135,8 @@ export const exportTask = defineTask({
         await cursor.close();
       }
       const stages = gzip
-        ? pipeline(Readable.from(lines()), createGzip(), createWriteStream(tempPath), { signal })
-        : pipeline(Readable.from(lines()), createWriteStream(tempPath), { signal });
+        ? pipeline(Readable.from(lines()), createGzip(), createWriteStream(tempPath, { mode: 0o600 }), { signal })
+        : pipeline(Readable.from(lines()), createWriteStream(tempPath, { mode: 0o600 }), { signal });
       await stages;
       await fs.rename(tempPath, finalPath);
     } catch (error) {

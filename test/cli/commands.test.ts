@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { eventually, trpcClient } from "../support/app.js";
 import { emailItem } from "../support/fixtures.js";
@@ -34,12 +35,39 @@ function npmRun(script: string, args: string[] = []) {
 }
 
 const lastLine = (text: string) => text.trimEnd().split("\n").at(-1) ?? "";
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The local addresses the process listens on at `port`, from /proc/net/tcp{,6} (hex, as the kernel writes them). */
+async function listeningAddresses(port: number): Promise<string[]> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const found: string[] = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    const text = await fs.readFile(table, "utf8").catch(() => "");
+    for (const line of text.split("\n").slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state === "0A" && local?.endsWith(`:${hexPort}`)) found.push(local.split(":")[0] as string);
+    }
+  }
+  return found;
+}
 
 beforeAll(async () => {
-  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "typed-jobs-cli-"));
+  // Inside the checkout, where the default DATA_DIR (.data/) lives: the dev
+  // server must not serve it, though Vite would serve anything under the root.
+  await fs.mkdir(path.join(ROOT, ".data"), { recursive: true });
+  dataDir = await fs.mkdtemp(path.join(ROOT, ".data", "cli-test-"));
   // What `npm run dev` runs, without npm in between, so signals and the exit code are the app's own.
   dev = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--dev"], {
-    env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: "", SMTP_URL: "", PORT: "0", LOG_LEVEL: "warn" },
+    env: {
+      ...process.env,
+      DATA_DIR: dataDir,
+      DATABASE_URL: "",
+      SMTP_URL: "",
+      PORT: "0",
+      HOST: "",
+      PUBLIC_URL: "",
+      LOG_LEVEL: "warn",
+    },
     detached: true,
   });
   dev.stdout?.on("data", (d) => {
@@ -69,6 +97,45 @@ describe("the dev server (npm run dev)", () => {
     expect(await page.text()).toContain('<div id="root">');
     const state = JSON.parse(await fs.readFile(path.join(dataDir, "postgres.json"), "utf8"));
     expect(state.port).toBeGreaterThan(0);
+  });
+
+  test("listens on loopback only by default, and its banner gives no exposure warning", async () => {
+    const port = Number(new URL(baseUrl).port);
+    // 0100007F is 127.0.0.1 as /proc/net/tcp writes it; 0.0.0.0 would be 00000000.
+    expect(await listeningAddresses(port)).toEqual(["0100007F"]);
+    expect(devOutput).not.toContain("WARNING");
+  });
+
+  test("the demo token printed at start expires after 24 h, and the banner says when", async () => {
+    const until = /valid until (\S+):/.exec(devOutput)?.[1];
+    expect(until).toBeDefined();
+    const hours = (Date.parse(until as string) - Date.now()) / 3600_000;
+    expect(hours).toBeGreaterThan(23);
+    expect(hours).toBeLessThanOrEqual(24);
+  });
+
+  test("Vite's /@fs/ refuses DATA_DIR, server/, prisma/, .git/ and .env files (403), and still serves the client", async () => {
+    const fsUrl = (file: string) => `${baseUrl}/@fs${file}`;
+    const client = await fetch(fsUrl(path.join(ROOT, "client", "src", "main.tsx")));
+    expect(client.status).toBe(200);
+    const refused = [
+      path.join(dataDir, "postgres.json"),
+      path.join(dataDir, "postgres", "PG_VERSION"),
+      path.join(ROOT, "server", "app.ts"),
+      path.join(ROOT, "server", "config.ts"),
+      path.join(ROOT, "prisma", "schema.prisma"),
+      path.join(ROOT, ".git", "HEAD"),
+      path.join(ROOT, ".env"),
+      path.join(ROOT, ".env.local"),
+      path.join(ROOT, "package.json"),
+    ];
+    for (const file of refused) {
+      const response = await fetch(fsUrl(file));
+      expect({ file, status: response.status }).toEqual({ file, status: 403 });
+    }
+    // Spelled with %-escapes and dot segments too.
+    const escaped = `${baseUrl}/@fs${ROOT.replace(/\/$/, "")}/client/..%2Fserver%2Fapp.ts`;
+    expect((await fetch(escaped)).status).toBe(403);
   });
 
   test("prints a demo token that the API accepts, and refuses anonymous calls", async () => {

@@ -81,6 +81,16 @@ async function ownedRows() {
 }
 
 describe("export", () => {
+  test("files are written owner-only (0600), in an owner-only folder (0700)", async () => {
+    const { job } = await runExport({ format: "ndjson", filter: { type: "email" } });
+    const exportDir = app.app.services.config.exportDir;
+    const names = (await fs.readdir(exportDir)).filter((name) => name.startsWith(job.id));
+    expect(names).toHaveLength(1);
+    const file = await fs.stat(`${exportDir}/${names[0]}`);
+    expect(file.mode & 0o777).toBe(0o600);
+    expect((await fs.stat(exportDir)).mode & 0o777).toBe(0o700);
+  });
+
   test("CSV: every row of the caller's jobs, parsed back equal, formula cells neutralised", async () => {
     const { job, result } = await runExport({ format: "csv", filter: { type: "email" } });
     expect(result.downloadUrl).toMatch(new RegExp(`^/api/exports/${job.id}/download\\?expires=\\d+&signature=`));

@@ -35,3 +35,7 @@ test("empty strings count as unset; flags accept true/false, 1/0, on/off, yes/no
   expect(loadConfig({ WEBHOOK_ALLOW_LOOPBACK: "1" }).WEBHOOK_ALLOW_LOOPBACK).toBe(true);
   expect(loadConfig({ WEBHOOK_ALLOW_LOOPBACK: "off" }).WEBHOOK_ALLOW_LOOPBACK).toBe(false);
 });
+
+test("HOST stays 0.0.0.0 by default for npm start (npm run dev defaults it to 127.0.0.1 in server/main.ts)", () => {
+  expect(loadConfig({ NODE_ENV: "production", SMTP_URL: "smtp://mail.example.com:587" }).HOST).toBe("0.0.0.0");
+});
