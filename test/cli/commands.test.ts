@@ -167,6 +167,24 @@ describe("the dev server (npm run dev)", () => {
     expect(mail.find((m) => m.messageId === `<${jobId}@typed-jobs.local>`)?.to).toEqual(["sink@example.com"]);
   });
 
+  test("npm run token --expires sets an expiry; a bad value exits 2 with the usage line", async () => {
+    const result = await npmRun("token", ["expiring@example.com", "--expires", "2h"]);
+    expect(result.code).toBe(0);
+    const until = /token expires at (\S+)/.exec(result.stderr)?.[1];
+    const hours = (Date.parse(until ?? "") - Date.now()) / 3600_000;
+    expect(hours).toBeGreaterThan(1.9);
+    expect(hours).toBeLessThanOrEqual(2);
+    await expect(trpcClient(baseUrl, lastLine(result.stdout)).auth.me.query()).resolves.toMatchObject({
+      email: "expiring@example.com",
+    });
+    for (const bad of [["--expires", "2x"], ["--expires"], ["--expires", "0d"], ["--expires=-1h"], ["--forever"]]) {
+      const refused = await npmRun("token", ["expiring@example.com", ...bad]);
+      expect({ bad, code: refused.code }).toEqual({ bad, code: 2 });
+      expect(refused.stderr).toContain("usage: npm run token -- <email> [--admin] [--expires <n>d|<n>h|<n>m]");
+      expect(refused.stdout).not.toMatch(/tj_/);
+    }
+  });
+
   test("npm run db:migrate beside it succeeds (nothing pending)", async () => {
     const result = await npmRun("db:migrate");
     expect(result.code).toBe(0);
