@@ -19,7 +19,7 @@ export interface OpenDatabase {
 export async function openDatabase(config: Config, logger: Logger): Promise<OpenDatabase> {
   const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(config.dataDir, logger);
   const url = config.DATABASE_URL ?? (embedded?.url as string);
-  const pool = createPool(url, config.DB_POOL_SIZE);
+  const pool = createPool(url, config.DB_POOL_SIZE, config.DB_QUERY_TIMEOUT_MS);
   const db = createPrisma(pool);
   try {
     await migrate(pool, logger);

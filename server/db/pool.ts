@@ -5,6 +5,7 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaClient } from "../generated/prisma/client.js";
+import { QueryTimeoutError } from "./unavailable.js";
 
 export type Db = PrismaClient;
 
@@ -25,10 +26,92 @@ export type Db = PrismaClient;
  */
 const STARTUP_OPTIONS = "-c plan_cache_mode=force_generic_plan";
 
-export function createPool(connectionString: string, max: number): pg.Pool {
+/** DB_QUERY_TIMEOUT_MS's default: how long a statement waits for its answer. */
+export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
+
+/**
+ * The bound of statements that may rightly run long: maintenance deletes and
+ * an export's count. Still a bound, so a database that stops answering
+ * releases their connection (and worker slot) in the end.
+ */
+export const LONG_STATEMENT_TIMEOUT_MS = 10 * 60_000;
+
+type QueryCallback = (error: Error | null, result?: unknown) => void;
+
+/**
+ * A statement with its own bound instead of the pool's (0: none), for a
+ * statement expected to outlast DB_QUERY_TIMEOUT_MS.
+ */
+export function longStatement(text: string, values: unknown[] = [], timeoutMs = LONG_STATEMENT_TIMEOUT_MS) {
+  return { text, values, query_timeout: timeoutMs } as pg.QueryConfig;
+}
+
+/**
+ * A pg Client whose statements each get `timeoutMs` to answer (a statement
+ * config's `query_timeout` overrides it; 0: no bound). On time out the socket
+ * is destroyed: the statement fails with QueryTimeoutError, and the pool drops
+ * the client when it comes back, whoever releases it and however. The bound is
+ * the client's because the server's statement_timeout cannot fire while
+ * Postgres is frozen (SIGSTOP, a stalled host, a partition without a reset),
+ * and a request would hang for the whole outage. pg's own query_timeout is
+ * not used: it leaves the connection open with the statement still pending,
+ * and graphile-worker and Prisma's transactions release without an error, so
+ * the pool would hand the stuck connection out again; and it would time a
+ * cursor from its first read to its last. Cursors and streams (submittables)
+ * are not bounded here: they span many round trips at their reader's pace,
+ * and their owner bounds them (the export: its task's time limits).
+ */
+function boundedClient(timeoutMs: number): typeof pg.Client {
+  return class BoundedClient extends pg.Client {
+    // biome-ignore lint/suspicious/noExplicitAny: forwards pg's overloaded query() as it is
+    override query(config: any, values?: any, callback?: any): any {
+      if (typeof config?.submit === "function") return super.query(config, values, callback);
+      let bound = timeoutMs;
+      if (config !== null && typeof config === "object" && "query_timeout" in config) {
+        const { query_timeout: own, ...rest } = config;
+        bound = typeof own === "number" ? own : timeoutMs;
+        config = rest;
+      }
+      if (!bound) return super.query(config, values, callback);
+      const timer = setTimeout(() => this.connection.stream.destroy(new QueryTimeoutError(bound)), bound);
+      const settled = () => clearTimeout(timer);
+      const clearing =
+        (done: QueryCallback): QueryCallback =>
+        (error, result) => {
+          settled();
+          done(error, result);
+        };
+      try {
+        if (typeof values === "function") return super.query(config, clearing(values));
+        if (typeof callback === "function") return super.query(config, values, clearing(callback));
+        if (typeof config?.callback === "function") {
+          return super.query({ ...config, callback: clearing(config.callback) }, values);
+        }
+        const result: Promise<unknown> = super.query(config, values);
+        result.then(settled, settled);
+        return result;
+      } catch (error) {
+        settled();
+        throw error;
+      }
+    }
+  };
+}
+
+/**
+ * `queryTimeoutMs` bounds each statement on the pool's clients (see
+ * boundedClient), graphile-worker's and Prisma's included.
+ */
+export function createPool(connectionString: string, max: number, queryTimeoutMs = DEFAULT_QUERY_TIMEOUT_MS): pg.Pool {
   // A bounded wait for a connection: with the database gone, calls fail fast
   // (SERVICE_UNAVAILABLE) instead of hanging.
-  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5_000, options: STARTUP_OPTIONS });
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: 5_000,
+    options: STARTUP_OPTIONS,
+    Client: boundedClient(queryTimeoutMs),
+  });
   // An idle client that loses its connection (Postgres restarting) emits here;
   // without a listener that would crash the process. The pool replaces it.
   pool.on("error", () => {});
@@ -77,15 +160,21 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
 
 async function transactionOnce<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let result: T;
   try {
     await client.query("BEGIN");
-    const result = await fn(client);
+    result = await fn(client);
     await client.query("COMMIT");
-    return result;
   } catch (error) {
-    await client.query("ROLLBACK").catch(() => {});
+    // A connection that cannot roll back (its statement timed out, its socket
+    // died) is destroyed, not returned to the pool.
+    const rolledBack = await client.query("ROLLBACK").then(
+      () => true,
+      () => false,
+    );
+    client.release(rolledBack ? undefined : (error as Error));
     throw error;
-  } finally {
-    client.release();
   }
+  client.release();
+  return result;
 }

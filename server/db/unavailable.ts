@@ -1,3 +1,20 @@
+/**
+ * Which errors mean "the database cannot be reached right now" (so: 503, or
+ * wait and retry), and the retry loop built on that.
+ */
+
+/**
+ * A statement had no answer within its bound (DB_QUERY_TIMEOUT_MS, or its
+ * own): its connection was destroyed, so the pool never hands it out again.
+ * Thrown by the pool's clients (server/db/pool.ts).
+ */
+export class QueryTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`Query timed out after ${timeoutMs} ms without an answer; its connection was closed`);
+    this.name = "QueryTimeoutError";
+  }
+}
+
 /** Whether an error means "the database cannot be reached right now" (so: 503, retry later). */
 const CODES = new Set([
   "ECONNREFUSED",
@@ -10,11 +27,14 @@ const CODES = new Set([
   "08006",
   "08001",
 ]);
+// The query-timeout messages match too because Prisma passes the error on
+// rewrapped; "not queryable" is the next statement on a connection already lost.
 const MESSAGES =
-  /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|the database system is (starting up|shutting down)|Can't reach database/i;
+  /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|the database system is (starting up|shutting down)|Can't reach database|Query timed out after \d+ ms without an answer|encountered a connection error and is not queryable/i;
 
 export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (!error || typeof error !== "object" || depth > 5) return false;
+  if (error instanceof QueryTimeoutError) return true;
   const { code, message, cause } = error as { code?: unknown; message?: unknown; cause?: unknown };
   if (typeof code === "string" && CODES.has(code)) return true;
   if (typeof message === "string" && MESSAGES.test(message)) return true;
