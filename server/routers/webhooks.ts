@@ -5,7 +5,13 @@ import { enqueueJobs } from "../jobs/enqueue.js";
 import { FieldIssuesError } from "../jobs/errors.js";
 import { findJob } from "../jobs/queries.js";
 import { authedProcedure, router } from "../trpc.js";
-import { createEndpoint, findEndpoint, rotateSecret, toEndpointView } from "../webhooks/endpoints.js";
+import {
+  createEndpoint,
+  findEndpoint,
+  rotateSecret,
+  SecretRotationForbiddenError,
+  toEndpointView,
+} from "../webhooks/endpoints.js";
 import { UnsafeTargetError } from "../webhooks/ssrf.js";
 import { jobIdInput } from "./jobs.js";
 
@@ -23,7 +29,9 @@ export const webhooksRouter = router({
         return { id, secret };
       } catch (error) {
         if (error instanceof UnsafeTargetError) {
-          // Shaped like a schema error so clients show it beside the url field.
+          // Shaped like a schema error so clients show it beside the url field:
+          // "url: must resolve only to public addresses" for a host name that
+          // resolves privately or not at all (never the resolved address).
           throw new FieldIssuesError([{ code: "custom", path: ["url"], message: error.message }]);
         }
         throw error;
@@ -51,9 +59,22 @@ export const webhooksRouter = router({
     return { id: endpoint.id, deleted: true as const };
   }),
 
-  rotateSecret: authedProcedure.input(idInput).mutation(async ({ ctx, input }) => ({
-    secret: await rotateSecret(ctx.db, ctx.user, input.id, ctx.config.WEBHOOK_SECRET_GRACE_HOURS),
-  })),
+  /**
+   * The new secret goes to the caller, so only the endpoint's owner may rotate
+   * it: an admin gets FORBIDDEN on another user's endpoint and nothing changes.
+   * Admins may still disable or delete other users' endpoints (those reveal no
+   * secret). Another non-admin user gets NOT_FOUND, as for every endpoint call.
+   */
+  rotateSecret: authedProcedure.input(idInput).mutation(async ({ ctx, input }) => {
+    try {
+      return { secret: await rotateSecret(ctx.db, ctx.user, input.id, ctx.config.WEBHOOK_SECRET_GRACE_HOURS) };
+    } catch (error) {
+      if (error instanceof SecretRotationForbiddenError) {
+        throw new TRPCError({ code: "FORBIDDEN", message: error.message, cause: error });
+      }
+      throw error;
+    }
+  }),
 
   /** Every delivery attempt of a webhook job: status, duration, error, response excerpt. */
   attempts: authedProcedure.input(jobIdInput).query(async ({ ctx, input }) => {

@@ -5,11 +5,14 @@
  * other 4xx or a 3xx (redirects are not followed) fails for good. Every attempt
  * is logged in webhook_attempts. The target is checked against private
  * addresses again at delivery, and the connection goes to the checked address.
+ * WEBHOOK_TIMEOUT_MS bounds the whole delivery, DNS lookup included.
  */
 import { webhookJob } from "../../shared/jobs.js";
+import { deliveryDeadline } from "../webhooks/deadline.js";
 import { signingSecrets } from "../webhooks/endpoints.js";
+import { describeNetworkError } from "../webhooks/http.js";
 import { messageIdFor, webhookHeaders } from "../webhooks/signing.js";
-import { checkTarget, UnsafeTargetError } from "../webhooks/ssrf.js";
+import { checkTarget, RESOLVE_PUBLIC_ONLY, UnresolvedHostError, UnsafeTargetError } from "../webhooks/ssrf.js";
 import { PermanentError, TransientError } from "./errors.js";
 import { defineTask } from "./types.js";
 
@@ -60,40 +63,56 @@ export const webhookTask = defineTask({
         },
       });
 
-    let target: Awaited<ReturnType<typeof checkTarget>>;
-    try {
-      target = await checkTarget(endpoint.url, {
-        allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK,
-        resolve: network.resolve,
-      });
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      await log({ error: message });
-      if (error instanceof UnsafeTargetError) throw new PermanentError(message);
-      throw new TransientError(`could not resolve the endpoint: ${message}`, { cause: error });
-    }
-    signal.throwIfAborted();
-
-    const msgId = messageIdFor(jobId);
-    const timestamp = new Date();
-    const body = JSON.stringify({ type: payload.event, timestamp: timestamp.toISOString(), data: payload.data });
+    // One deadline for the whole delivery: DNS lookup, connection, request and
+    // reading the excerpt. Every failure is logged as a failed attempt.
+    const deadline = deliveryDeadline(config.WEBHOOK_TIMEOUT_MS, signal);
     let response: Awaited<ReturnType<typeof network.connect>>;
     try {
-      response = await network.connect({
-        target,
-        headers: webhookHeaders(signingSecrets(endpoint), msgId, timestamp, body),
-        body,
-        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-        signal,
-      });
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      await log({ error: message });
-      throw new TransientError(`delivery failed: ${message}`, { cause: error });
+      let target: Awaited<ReturnType<typeof checkTarget>>;
+      try {
+        target = await checkTarget(endpoint.url, {
+          allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK,
+          resolve: network.resolve,
+          signal: deadline.signal,
+        });
+      } catch (error) {
+        // A DNS failure may pass (EAI_AGAIN, a zone being fixed): retried, and
+        // logged by its code only. A host that resolves to a non-public address
+        // is refused for good, as at creation, without showing the address.
+        if (error instanceof UnsafeTargetError && !(error instanceof UnresolvedHostError)) {
+          const message = error.message === RESOLVE_PUBLIC_ONLY ? `url: ${error.message}` : error.message;
+          await log({ error: message });
+          throw new PermanentError(message, { cause: error });
+        }
+        const message =
+          error instanceof UnresolvedHostError
+            ? `could not resolve the host (${error.code})`
+            : describeNetworkError(error); // the deadline, or the job's signal
+        await log({ error: message });
+        throw new TransientError(`delivery failed: ${message}`, { cause: error });
+      }
+
+      const msgId = messageIdFor(jobId);
+      const timestamp = new Date();
+      const body = JSON.stringify({ type: payload.event, timestamp: timestamp.toISOString(), data: payload.data });
+      try {
+        response = await network.connect({
+          target,
+          headers: webhookHeaders(signingSecrets(endpoint), msgId, timestamp, body),
+          body,
+          signal: deadline.signal,
+        });
+      } catch (error) {
+        const message = describeNetworkError(error);
+        await log({ error: message });
+        throw new TransientError(`delivery failed: ${message}`, { cause: error });
+      }
+      logger.info({ status: response.status, msgId }, "webhook delivered");
+    } finally {
+      deadline.clear();
     }
     const { status, excerpt } = response;
     await log({ statusCode: status, excerpt });
-    logger.info({ status, msgId }, "webhook delivered");
 
     if (status >= 200 && status < 300) return { status, attempts: attempt };
     if (status === 410) {

@@ -13,6 +13,18 @@ export class EndpointNotFoundError extends Error {
   }
 }
 
+/**
+ * Rotating a secret shows the new secret to whoever rotates it, so only the
+ * endpoint's owner may: an admin rotating another user's endpoint would learn
+ * the secret that signs that user's deliveries.
+ */
+export class SecretRotationForbiddenError extends Error {
+  constructor(id: string) {
+    super(`Only the owner of webhook endpoint ${id} can rotate its secret`);
+    this.name = "SecretRotationForbiddenError";
+  }
+}
+
 export interface NetworkPolicy {
   allowLoopback: boolean;
   resolve: Resolver;
@@ -64,8 +76,10 @@ export async function findEndpoint(db: Db, user: AuthUser, id: string) {
   return endpoint;
 }
 
+/** Owner only, admins included (see SecretRotationForbiddenError); changes nothing otherwise. */
 export async function rotateSecret(db: Db, user: AuthUser, id: string, graceHours: number): Promise<string> {
   const endpoint = await findEndpoint(db, user, id);
+  if (endpoint.ownerId !== user.id) throw new SecretRotationForbiddenError(id);
   const secret = newSecret();
   await db.webhookEndpoint.update({
     where: { id: endpoint.id },

@@ -4,7 +4,7 @@
 // send no traffic anywhere but loopback.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Network } from "../../server/tasks/types.js";
-import { checkTarget, refusedAddress } from "../../server/webhooks/ssrf.js";
+import { checkTarget, refusedAddress, UnresolvedHostError, UnsafeTargetError } from "../../server/webhooks/ssrf.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { rejection } from "../support/fixtures.js";
 
@@ -14,7 +14,9 @@ function recordingNetwork(dns: Record<string, string[]> = {}) {
   const network: Network = {
     resolve: async (hostname) => {
       resolved.push(hostname);
-      const addresses = dns[hostname] ?? [];
+      const addresses = dns[hostname];
+      // As the system resolver does for a name that does not exist.
+      if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
       return addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
     },
     connect: async (request) => {
@@ -58,6 +60,13 @@ const REFUSED_URLS = [
   "http://user:pass@example.com/hook", // userinfo
   "http://example.com@127.0.0.1/hook",
   "ftp://example.com/hook",
+  "http://[::7f00:1]/hook", // IPv4-compatible IPv6 (::/96)
+  "http://[::127.0.0.1]/hook",
+  "http://[64:ff9b::a00:1]/hook", // NAT64 of 10.0.0.1
+  "http://[64:ff9b:1::1]/hook", // local-use NAT64
+  "http://[2002:a00:1::1]/hook", // 6to4 of 10.0.0.1
+  "http://[2001::1]/hook", // Teredo
+  "http://[2001:db8::1]/hook", // documentation
   "file:///etc/passwd",
   "gopher://example.com/",
   "not a url",
@@ -72,6 +81,8 @@ describe("endpoint creation", () => {
       "internal.example.test": ["10.1.2.3"],
       "mixed.example.test": ["93.184.216.34", "192.168.0.10"],
       "rebind.example.test": ["::ffff:169.254.169.254"],
+      "compat.example.test": ["::7f00:1"],
+      "empty.example.test": [],
       "public.example.test": ["93.184.216.34"],
     });
     app = await startTestApp({ WORKER: "off", WEBHOOK_ALLOW_LOOPBACK: "false" }, { network: net.network });
@@ -86,11 +97,26 @@ describe("endpoint creation", () => {
     expect(net.connected).toEqual([]);
   });
 
-  test.each(["internal.example.test", "mixed.example.test", "rebind.example.test", "unknown.example.test"])(
-    "refuses a host name that resolves to a non-public address (%s)",
+  test.each([
+    "internal.example.test",
+    "mixed.example.test",
+    "rebind.example.test",
+    "compat.example.test",
+    "empty.example.test",
+    "nonexistent.invalid",
+  ])(
+    "refuses a host name that resolves to a non-public address, or not at all, in the same words (%s)",
     async (host) => {
       const error = await rejection(client.webhooks.createEndpoint.mutate({ url: `https://${host}/hook` }));
       expect(error.data?.code).toBe("BAD_REQUEST");
+      expect(error.data?.zodError?.issues).toEqual([
+        expect.objectContaining({ path: ["url"], message: "must resolve only to public addresses" }),
+      ]);
+      expect(error.message).toBe("url: must resolve only to public addresses");
+      // Never the resolved address: that would map internal names for any user.
+      expect(JSON.stringify({ message: error.message, data: error.data })).not.toMatch(
+        /10\.1\.2\.3|192\.168|169\.254|7f00|ENOTFOUND/,
+      );
       expect(net.resolved).toContain(host);
       expect(net.connected).toEqual([]);
     },
@@ -132,11 +158,11 @@ describe("delivery", () => {
         return current.status === "failed" ? current : undefined;
       });
       expect(job).toMatchObject({ reason: "permanent_error", attempt: 1 });
-      expect(job.error).toMatch(/10\.0\.0\.7/);
+      expect(job.error).toBe("url: must resolve only to public addresses");
       expect(net.connected).toEqual([]);
       const attempts = await client.webhooks.attempts.query({ jobId });
       expect(attempts).toHaveLength(1);
-      expect(attempts[0]?.error).toMatch(/refused/);
+      expect(attempts[0]?.error).toBe("url: must resolve only to public addresses");
     } finally {
       await app.close();
     }
@@ -162,4 +188,107 @@ test("address classification: loopback only with WEBHOOK_ALLOW_LOOPBACK, private
   expect(refusedAddress("169.254.169.254", true)).toMatch(/metadata/);
   expect(refusedAddress("93.184.216.34", false)).toBeUndefined();
   expect(refusedAddress("2606:2800:220:1:248:1893:25c8:1946", false)).toBeUndefined();
+});
+
+describe("the address policy", () => {
+  // Unit checks only: nothing here is connected to.
+  const REFUSED = [
+    "::7f00:1", // IPv4-compatible (::/96), loopback inside
+    "::127.0.0.1",
+    "::a00:1",
+    "::ffff:10.0.0.1", // mapped: checked as IPv4
+    "::ffff:127.0.0.1",
+    "64:ff9b::a00:1", // NAT64 of 10.0.0.1
+    "64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
+    "64:ff9b:1::1", // local-use NAT64
+    "2002:0a00:0001::1", // 6to4 of 10.0.0.1
+    "2002:7f00:1::1", // 6to4 of 127.0.0.1
+    "2001:db8::1", // documentation
+    "2001::1", // Teredo
+    "fc00::1",
+    "fd00:ec2::254",
+    "fe80::1",
+    "fe80::1%eth0",
+    "ff02::1",
+    "::",
+    "::1",
+    "100::1", // discard-only
+    "4000::1", // outside 2000::/3
+    "0.0.0.0",
+    "198.18.0.1", // benchmarking
+    "240.0.0.1", // reserved
+  ];
+  const ALLOWED = [
+    "93.184.216.34",
+    "8.8.8.8",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808", // NAT64 of 8.8.8.8: the embedded IPv4 is public
+    "2002:808:808::1", // 6to4 of 8.8.8.8
+    "2606:2800:220:1:248:1893:25c8:1946",
+    "2a00:1450:4001:80b::200e",
+  ];
+
+  test.each(REFUSED)("refuses %s", (address) => {
+    expect(refusedAddress(address, false)).toBeDefined();
+  });
+
+  test.each(ALLOWED)("allows %s", (address) => {
+    expect(refusedAddress(address, false)).toBeUndefined();
+  });
+
+  test("with WEBHOOK_ALLOW_LOOPBACK, loopback in every embedding is allowed, IPv4-compatible never", () => {
+    for (const address of ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::1"]) {
+      expect(refusedAddress(address, true), address).toBeUndefined();
+    }
+    for (const address of ["::7f00:1", "::127.0.0.1", "::ffff:10.0.0.1", "fe80::1", "2001:db8::1"]) {
+      expect(refusedAddress(address, true), address).toBeDefined();
+    }
+  });
+
+  test("a literal refusal names its reason; an embedded IPv4 is named as IPv4", () => {
+    expect(refusedAddress("64:ff9b::a00:1", false)).toMatch(/10\.0\.0\.1.*private/);
+    expect(refusedAddress("2002:a00:1::1", false)).toMatch(/10\.0\.0\.1.*private/);
+    expect(refusedAddress("::127.0.0.1", false)).toMatch(/IPv4-compatible/);
+    expect(refusedAddress("2001::1", false)).toMatch(/Teredo/);
+  });
+
+  test.each(REFUSED.filter((a) => a !== "fe80::1%eth0"))(
+    "checkTarget refuses a host name resolving to %s, without naming the address",
+    async (address) => {
+      const { network } = recordingNetwork({ "host.example.test": ["93.184.216.34", address] });
+      const error = await checkTarget("https://host.example.test/hook", {
+        allowLoopback: false,
+        resolve: network.resolve,
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnsafeTargetError);
+      expect((error as Error).message).toBe("must resolve only to public addresses");
+    },
+  );
+
+  test.each(REFUSED.filter((a) => !a.includes("%")))("checkTarget refuses the literal [%s]", async (address) => {
+    const { network, resolved } = recordingNetwork();
+    await expect(
+      checkTarget(`http://[${address}]/hook`, { allowLoopback: false, resolve: network.resolve }),
+    ).rejects.toBeInstanceOf(UnsafeTargetError);
+    expect(resolved).toEqual([]);
+  });
+
+  test("checkTarget accepts a host name resolving to NAT64 of a public IPv4 and returns that address", async () => {
+    const { network } = recordingNetwork({ "nat64.example.test": ["64:ff9b::808:808"] });
+    const target = await checkTarget("https://nat64.example.test/hook", {
+      allowLoopback: false,
+      resolve: network.resolve,
+    });
+    expect(target).toMatchObject({ address: "64:ff9b::808:808", family: 6 });
+  });
+
+  test("a host that does not resolve is an UnresolvedHostError carrying the DNS code, with the public message", async () => {
+    const { network } = recordingNetwork();
+    const error = await checkTarget("https://nonexistent.invalid/", {
+      allowLoopback: false,
+      resolve: network.resolve,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnresolvedHostError);
+    expect(error).toMatchObject({ code: "ENOTFOUND", message: "must resolve only to public addresses" });
+  });
 });
