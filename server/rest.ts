@@ -2,13 +2,26 @@
  * Plain HTTP for clients without TypeScript: GET /api/jobs/:id (the pollUrl of
  * an enqueue) and GET /healthz.
  */
-import { Router } from "express";
+import { type ErrorRequestHandler, Router } from "express";
 import { z } from "zod";
 import type { JobStatus } from "../shared/states.js";
 import { isTerminal } from "../shared/states.js";
 import { userFromHeaders } from "./auth/tokens.js";
 import type { AppServices } from "./context.js";
 import { ownerScope } from "./jobs/queries.js";
+
+/**
+ * Express decodes a route's parameters before any handler runs, and bad
+ * %-encoding (/api/jobs/%E0%A4%A) fails there with a URIError that the app's
+ * last handler would answer 500. Mounted after the routes under a prefix,
+ * this answers it 400 naming the parameter; any other error passes on.
+ */
+export function badParamEncoding(param: string): ErrorRequestHandler {
+  return (error: unknown, _req, res, next) => {
+    if (!(error instanceof URIError) || res.headersSent) return next(error);
+    res.status(400).json({ error: "bad_request", message: `${param} is not valid percent-encoding` });
+  };
+}
 
 export function restRouter(services: AppServices): Router {
   const routes = Router();
@@ -54,5 +67,6 @@ export function restRouter(services: AppServices): Router {
     }
   });
 
+  routes.use("/api/jobs", badParamEncoding("id"));
   return routes;
 }

@@ -9,18 +9,21 @@ import { z } from "zod";
 import { jobStatuses } from "./states.js";
 
 /**
- * Text Postgres can store: no NUL and no unpaired UTF-16 surrogate (jsonb refuses
- * both), so such input is a 400 naming the field rather than a database error.
+ * Whether Postgres can store this text: no NUL (text and jsonb refuse it) and no
+ * unpaired UTF-16 surrogate (jsonb refuses it; text would silently get U+FFFD).
+ */
+export function isStorableText(value: string): boolean {
+  return !value.includes("\0") && !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(value);
+}
+
+/**
+ * A free-text field Postgres can store (see isStorableText), so such input is
+ * a 400 naming the field rather than a database error.
  */
 export const storableText = (field: string) =>
-  z
-    .string()
-    .refine(
-      (v) => !v.includes("\0") && !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(v),
-      {
-        message: `${field} must not contain NUL characters or unpaired surrogates`,
-      },
-    );
+  z.string().refine(isStorableText, {
+    message: `${field} must not contain NUL characters or unpaired surrogates`,
+  });
 
 /** A header-safe line: CR or LF in an address or subject would allow header injection. */
 const singleLine = (field: string) =>

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { userFromHeaders } from "../auth/tokens.js";
 import type { AppServices } from "../context.js";
 import { ownerScope } from "../jobs/queries.js";
+import { badParamEncoding } from "../rest.js";
 import { verifyDownloadLink } from "./links.js";
 
 const CONTENT_TYPES = { csv: "text/csv; charset=utf-8", ndjson: "application/x-ndjson" } as const;
@@ -52,5 +53,6 @@ export function exportRoutes(services: AppServices): Router {
       next(error);
     }
   });
+  routes.use("/api/exports", badParamEncoding("jobId"));
   return routes;
 }

@@ -2,6 +2,7 @@
  * Reads of jobs through Prisma, always scoped to the caller: a job that is not
  * the caller's is indistinguishable from one that does not exist.
  */
+import { z } from "zod";
 import type { JobEvent } from "../../shared/events.js";
 import type { JobView } from "../../shared/job-view.js";
 import type { DlqReason, JobStatus } from "../../shared/states.js";
@@ -40,12 +41,25 @@ export function encodePageCursor(at: Date, id: string): string {
   return `${at.toISOString()}_${id}`;
 }
 
+/**
+ * Parses a client's cursor; undefined when malformed. Both parts go to the
+ * database as typed values, so each must be one it can take: a real instant
+ * in years 1 to 9999 (written as toISOString writes it, which refuses
+ * February 30th) and a UUID (any version, as the uuid column takes).
+ */
 export function decodePageCursor(cursor: string): { at: Date; id: string } | undefined {
-  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)_([0-9a-f-]{36})$/.exec(cursor);
+  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)_(.{36})$/.exec(cursor);
   if (!match?.[1] || !match[2]) return undefined;
   const at = new Date(match[1]);
-  return Number.isNaN(at.getTime()) ? undefined : { at, id: match[2] };
+  if (Number.isNaN(at.getTime()) || at.toISOString() !== match[1] || at.getUTCFullYear() < 1) return undefined;
+  return z.guid().safeParse(match[2]).success ? { at, id: match[2] } : undefined;
 }
+
+/** A list's cursor input: the nextCursor of the page before, or null/absent for the first page. */
+export const pageCursorInput = z
+  .string()
+  .refine((c) => decodePageCursor(c) !== undefined, "cursor is malformed: pass back a nextCursor from the page before")
+  .nullish();
 
 export interface ListFilter {
   status?: JobStatus | undefined;

@@ -7,19 +7,26 @@ import { toJobView } from "../jobs/serialize.js";
 import { authedProcedure, router } from "../trpc.js";
 import { jobIdInput, pageInput } from "./jobs.js";
 
-/** { jobIds } or { filter }: the selection of a bulk action. */
-const selectionInput: z.ZodType<DlqSelection> = z.union([
-  z.object({ jobIds: z.array(z.uuid()).min(1).max(MAX_BULK) }),
-  z.object({
-    filter: z.object({
-      type: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]+$/)
-        .optional(),
-      reason: z.enum(dlqReasons).optional(),
-    }),
-  }),
-]);
+/**
+ * { jobIds } or { filter }: the selection of a bulk action (jobIds wins if
+ * both are sent). One object rather than a union, so a bad field is named in
+ * the issue's path: a failed union names no path.
+ */
+const selectionInput = z
+  .object({
+    jobIds: z.array(z.uuid()).min(1).max(MAX_BULK).optional(),
+    filter: z
+      .object({
+        type: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/, "type must be a job type name")
+          .optional(),
+        reason: z.enum(dlqReasons).optional(),
+      })
+      .optional(),
+  })
+  .refine((s) => s.jobIds !== undefined || s.filter !== undefined, "Send jobIds or filter")
+  .transform((s): DlqSelection => (s.jobIds ? { jobIds: s.jobIds } : { filter: s.filter ?? {} }));
 
 export const dlqRouter = router({
   list: authedProcedure.input(z.object(pageInput)).query(({ ctx, input }) =>

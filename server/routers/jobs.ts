@@ -1,22 +1,19 @@
 /** jobs.*: enqueue, read, act on and stream jobs. Every call is scoped to the caller. */
 import { tracked } from "@trpc/server";
 import { z } from "zod";
-import { enqueueItemSchema, enqueueManySchema } from "../../shared/jobs.js";
+import { enqueueItemSchema, enqueueManySchema, storableText } from "../../shared/jobs.js";
 import { jobStatuses } from "../../shared/states.js";
 import { cancelJob, requeueJob } from "../jobs/actions.js";
 import { enqueueJobs } from "../jobs/enqueue.js";
 import { eventsInput, jobEventStream } from "../jobs/event-stream.js";
-import { decodePageCursor, getJobWithEvents, listJobs } from "../jobs/queries.js";
+import { decodePageCursor, getJobWithEvents, listJobs, pageCursorInput } from "../jobs/queries.js";
 import { toJobView } from "../jobs/serialize.js";
 import { authedProcedure, router } from "../trpc.js";
 
 export const jobIdInput = z.object({ jobId: z.uuid() });
 
 export const pageInput = {
-  cursor: z
-    .string()
-    .refine((c) => decodePageCursor(c) !== undefined, "cursor is malformed")
-    .nullish(),
+  cursor: pageCursorInput,
   limit: z.number().int().min(1).max(200).default(50),
 };
 
@@ -53,7 +50,7 @@ export const jobsRouter = router({
           .regex(/^[A-Za-z0-9_-]+$/, "type must be a job type name")
           .optional(),
         /** A job id or an idempotency key. */
-        search: z.string().trim().min(1).max(255).optional(),
+        search: storableText("search").pipe(z.string().trim().min(1).max(255)).optional(),
         ...pageInput,
       }),
     )

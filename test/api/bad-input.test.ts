@@ -189,6 +189,72 @@ function validationSuite(env: Record<string, string>) {
     expect(paths(error)).toContainEqual(["type"]);
   });
 
+  test("a NUL character in jobs.list's search is BAD_REQUEST naming search, not a 500", async () => {
+    const error = await rejected(app, () => client.jobs.list.query({ search: "key\u0000" }));
+    expect(paths(error)).toContainEqual(["search"]);
+  });
+
+  // Issue 13: the id part was checked for 36 characters of [0-9a-f-] only, and
+  // Postgres refused what was no UUID with a 500.
+  test.each([
+    ["36 dashes", `2024-01-01T00:00:00.000Z_${"-".repeat(36)}`],
+    ["36 hex digits without dashes", `2024-01-01T00:00:00.000Z_${"a".repeat(36)}`],
+    ["February 30th", `2024-02-30T00:00:00.000Z_${randomUUID()}`],
+    ["year 0", `0000-01-01T00:00:00.000Z_${randomUUID()}`],
+  ])(
+    "a cursor with %s is BAD_REQUEST naming cursor in jobs.list, dlq.list and workflows.list",
+    async (_label, cursor) => {
+      for (const call of [
+        () => client.jobs.list.query({ cursor }),
+        () => client.dlq.list.query({ cursor }),
+        () => client.workflows.list.query({ cursor }),
+      ]) {
+        const error = await rejected(app, call);
+        expect(paths(error)).toContainEqual(["cursor"]);
+      }
+    },
+  );
+
+  test("a well-formed cursor (a UUID in either case) is accepted", async () => {
+    const cursor = `2024-01-01T00:00:00.000Z_${randomUUID().toUpperCase()}`;
+    await expect(client.jobs.list.query({ cursor })).resolves.toMatchObject({ items: [] });
+    await expect(client.dlq.list.query({ cursor })).resolves.toMatchObject({ items: [] });
+    await expect(client.workflows.list.query({ cursor })).resolves.toMatchObject({ items: [] });
+  });
+
+  test("a bad value in a dead-letter filter is BAD_REQUEST naming the filter's field", async () => {
+    const reason = "nope" as "permanent_error";
+    const error = await rejected(app, () => client.dlq.requeueMany.mutate({ filter: { reason } }));
+    expect(paths(error)).toContainEqual(["filter", "reason"]);
+    const type = await rejected(app, () => client.dlq.discardMany.mutate({ filter: { type: "a b" } }));
+    expect(paths(type)).toContainEqual(["filter", "type"]);
+  });
+
+  test("a webhook endpoint whose host does not resolve is BAD_REQUEST naming url", async () => {
+    // .invalid never resolves (RFC 6761), on any network.
+    const error = await rejected(app, () =>
+      client.webhooks.createEndpoint.mutate({ url: "http://nonexistent.invalid/" }),
+    );
+    expect(paths(error)).toContainEqual(["url"]);
+  });
+
+  test("a NUL character in an endpoint's description is BAD_REQUEST naming description", async () => {
+    const error = await rejected(app, () =>
+      client.webhooks.createEndpoint.mutate({ url: "https://93.184.216.34/hook", description: "a\u0000b" }),
+    );
+    expect(paths(error)).toContainEqual(["description"]);
+  });
+
+  test.each([
+    ["/api/jobs/%E0%A4%A", "id"],
+    ["/api/jobs/%zz", "id"],
+    ["/api/exports/%E0%A4%A/download", "jobId"],
+  ])("REST GET %s (bad percent-encoding) is 400 naming %s", async (path, param) => {
+    const response = await fetch(`${app.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: "bad_request", message: expect.stringContaining(param) });
+  });
+
   test.each([
     ["year 10000", "+010000-01-01T00:00:00.000Z"],
     ["year 0", "0000-01-01T00:00:00.000Z"],
