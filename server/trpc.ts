@@ -22,12 +22,18 @@ import { EndpointNotFoundError } from "./webhooks/endpoints.js";
 const t = initTRPC.context<Context>().create({
   transformer,
   isDev: process.env.NODE_ENV !== "production",
-  errorFormatter({ shape, error }) {
+  errorFormatter({ shape, error, ctx }) {
     const issues = zodIssuesOf(error.cause);
-    return {
-      ...shape,
-      data: { ...shape.data, zodError: issues ? { issues } : null },
-    };
+    const data = { ...shape.data, zodError: issues ? { issues } : null };
+    // tRPC sends a 500's message as thrown (a Prisma or Postgres error's own
+    // words, with SQL and file paths) and isDev alone decides the stack. The
+    // app's config decides here (tests start production apps in one process);
+    // the log keeps the cause.
+    if ((ctx?.config.NODE_ENV ?? process.env.NODE_ENV) !== "production") return { ...shape, data };
+    delete data.stack;
+    return error.code === "INTERNAL_SERVER_ERROR"
+      ? { ...shape, message: "Internal server error", data }
+      : { ...shape, data };
   },
 });
 
