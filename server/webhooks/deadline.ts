@@ -4,9 +4,8 @@
  * response excerpt, and that also fires when the job's own signal does.
  */
 
-/** A delivery ran out of time; retried like any other timeout. */
+/** A delivery ran out of time; retried like any other timeout. Its message is the whole story. */
 export class DeliveryTimeoutError extends Error {
-  readonly code = "ETIMEDOUT";
   constructor(readonly ms: number) {
     super(`timed out after ${ms} ms`);
     this.name = "DeliveryTimeoutError";
