@@ -92,6 +92,12 @@ const mapErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
+/** Cookie-authenticated mutations from another site stop here, before they run (server/security/cross-site.ts). */
+const refuseCrossSite = t.middleware(({ ctx, type, next }) => {
+  if (type === "mutation" && ctx.mutationRefusal) throw new TRPCError(ctx.mutationRefusal);
+  return next();
+});
+
 /**
  * Every string in the input, and every key, must be text Postgres can store
  * (no NUL, no unpaired surrogate): checked before any schema, so no procedure,
@@ -132,7 +138,7 @@ function unstorableText(input: unknown): FieldIssuesError["issues"] {
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const publicProcedure = t.procedure.use(mapErrors).use(refuseUnstorableInput);
+export const publicProcedure = t.procedure.use(refuseCrossSite).use(mapErrors).use(refuseUnstorableInput);
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in or send a bearer token" });
