@@ -41,9 +41,15 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   return isDatabaseUnavailable(cause, depth + 1);
 }
 
-/** Postgres class 22 (data exception): a value the database cannot store, and would refuse again. */
+/**
+ * Postgres class 22 (data exception): a value the database cannot store, and
+ * would refuse again. Raw pg errors carry the SQLSTATE as `code`; Prisma
+ * carries it in `meta.driverAdapterError.cause.code` (its own `code` is P2xxx).
+ */
 export function isDataException(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null | undefined)?.code;
+  const viaPrisma = (error as { meta?: { driverAdapterError?: { cause?: { code?: unknown } } } } | null | undefined)
+    ?.meta?.driverAdapterError?.cause?.code;
+  const code = viaPrisma ?? (error as { code?: unknown } | null | undefined)?.code;
   return typeof code === "string" && code.startsWith("22");
 }
 
