@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { runMigrations as runGraphileMigrations } from "graphile-worker";
 import type pg from "pg";
 import type { Logger } from "../logger.js";
+import { longStatement } from "./pool.js";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../prisma/migrations", import.meta.url));
 /** Arbitrary constant; the same number in every process of this app. */
@@ -55,7 +56,9 @@ export async function migrate(pool: pg.Pool, logger: Logger): Promise<string[]> 
   const client = await pool.connect();
   const applied: string[] = [];
   try {
-    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_ID]);
+    // Waiting for another process's migrations, and a migration itself, may
+    // rightly outlast DB_QUERY_TIMEOUT_MS.
+    await client.query(longStatement("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_ID]));
     await client.query(CREATE_PRISMA_MIGRATIONS);
     const { rows } = await client.query<{ migration_name: string; checksum: string }>(
       `SELECT migration_name, checksum FROM "_prisma_migrations"
@@ -78,7 +81,7 @@ export async function migrate(pool: pg.Pool, logger: Logger): Promise<string[]> 
            VALUES ($1, $2, $3, now(), 0)`,
           [id, migration.checksum, migration.name],
         );
-        await client.query(migration.sql);
+        await client.query(longStatement(migration.sql));
         await client.query(
           `UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`,
           [id],

@@ -4,14 +4,17 @@
  * these jobs never run.
  */
 import type pg from "pg";
+import { longStatement } from "../db/pool.js";
 
 const CHUNK = 50_000;
 
 export async function seedJobs(pool: pg.Pool, ownerId: string, count: number): Promise<void> {
   for (let done = 0; done < count; done += CHUNK) {
     const size = Math.min(CHUNK, count - done);
+    // A chunk takes seconds: more than DB_QUERY_TIMEOUT_MS on a loaded database.
     await pool.query(
-      `WITH new_jobs AS (
+      longStatement(
+        `WITH new_jobs AS (
          INSERT INTO jobs (id, owner_id, type, payload, status, attempt, max_attempts, run_at, payload_fingerprint,
                            created_at, updated_at, started_at, completed_at, result, progress)
          SELECT gen_random_uuid(), $1::uuid, 'email',
@@ -31,7 +34,8 @@ export async function seedJobs(pool: pg.Pool, ownerId: string, count: number): P
          FROM new_jobs n
          CROSS JOIN (VALUES ('pending', 0, 1), ('running', 1, 2), ('succeeded', 1, 3)) AS s(status, attempt, ord)
         ORDER BY n.id, s.ord`,
-      [ownerId, done, count, size],
+        [ownerId, done, count, size],
+      ),
     );
   }
 }

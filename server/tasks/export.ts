@@ -14,6 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import Cursor from "pg-cursor";
 import { exportJob, type JobPayload } from "../../shared/jobs.js";
+import { longStatement } from "../db/pool.js";
 import { csvRow } from "../exports/csv.js";
 import { signedDownloadUrl } from "../exports/links.js";
 import { defineTask } from "./types.js";
@@ -71,9 +72,10 @@ export const exportTask = defineTask({
     const ownerId = owners[0]?.owner_id;
     if (!ownerId) throw new Error(`job ${jobId} vanished`);
     const { where, params } = selection(ownerId, payload.filter);
+    // A big owner's count can outlast DB_QUERY_TIMEOUT_MS; the cursor below is
+    // not bounded by the pool: this task's time limits bound it.
     const { rows: counted } = await pool.query<{ n: string }>(
-      `SELECT count(*) AS n FROM jobs j WHERE ${where}`,
-      params,
+      longStatement(`SELECT count(*) AS n FROM jobs j WHERE ${where}`, params),
     );
     const total = Number(counted[0]?.n ?? 0);
     progress({ percent: 0, note: `Exporting ${total} jobs`, rowsDone: 0, rowsTotal: total });

@@ -9,6 +9,7 @@ import path from "node:path";
 import type { Task } from "graphile-worker";
 import type pg from "pg";
 import type { Config } from "../config.js";
+import { longStatement } from "../db/pool.js";
 
 export interface ScheduledTask {
   /** Unique: the graphile task name and the cron identifier. */
@@ -33,7 +34,7 @@ export const cleanupIdempotencyKeys: ScheduledTask = {
   task:
     ({ pool }) =>
     async (_payload, helpers) => {
-      const { rowCount } = await pool.query("DELETE FROM idempotency_keys WHERE expires_at <= now()");
+      const { rowCount } = await pool.query(longStatement("DELETE FROM idempotency_keys WHERE expires_at <= now()"));
       helpers.logger.info(`deleted ${rowCount ?? 0} expired idempotency keys`);
     },
 };
@@ -52,7 +53,7 @@ export const cleanupExports: ScheduledTask = {
     ({ pool, config }) =>
     async (_payload, helpers) => {
       const { rows } = await pool.query<{ path: string }>(
-        "DELETE FROM export_files WHERE expires_at <= now() RETURNING path",
+        longStatement("DELETE FROM export_files WHERE expires_at <= now() RETURNING path"),
       );
       for (const row of rows) await fs.rm(row.path, { force: true });
       let stale = 0;
@@ -69,7 +70,11 @@ export const cleanupExports: ScheduledTask = {
     },
 };
 
-/** Jobs pruned per statement, so one run never holds long locks on a big history. */
+/**
+ * Jobs pruned per statement, so one run never holds long locks on a big history.
+ * Maintenance statements (here and above) are longStatements: a batch with its
+ * cascades, or a backlog of expired keys, can outlast DB_QUERY_TIMEOUT_MS.
+ */
 const PRUNE_BATCH = 5_000;
 
 /**
@@ -84,7 +89,8 @@ export async function pruneJobHistory(pool: pg.Pool, retentionDays: number): Pro
   let pruned = 0;
   for (;;) {
     const { rows } = await pool.query<{ id: string; paths: string[] | null }>(
-      `WITH doomed AS (
+      longStatement(
+        `WITH doomed AS (
          SELECT id FROM jobs
           WHERE (status IN ('succeeded', 'cancelled') OR (status = 'failed' AND discarded_at IS NOT NULL))
             AND coalesce(completed_at, updated_at) < now() - make_interval(days => $1)
@@ -96,7 +102,8 @@ export async function pruneJobHistory(pool: pg.Pool, retentionDays: number): Pro
        )
        DELETE FROM jobs USING doomed WHERE jobs.id = doomed.id
        RETURNING jobs.id, (SELECT array_agg(path) FROM files WHERE files.job_id = jobs.id) AS paths`,
-      [retentionDays, PRUNE_BATCH],
+        [retentionDays, PRUNE_BATCH],
+      ),
     );
     for (const row of rows) for (const file of row.paths ?? []) await fs.rm(file, { force: true });
     pruned += rows.length;
@@ -113,7 +120,8 @@ export async function pruneWorkflows(pool: pg.Pool, retentionDays: number): Prom
   let pruned = 0;
   for (;;) {
     const { rows } = await pool.query<{ n: number; paths: string[] | null }>(
-      `WITH doomed AS (
+      longStatement(
+        `WITH doomed AS (
          SELECT id FROM workflows w
           WHERE status IN ('succeeded', 'failed', 'cancelled')
             AND coalesce(completed_at, updated_at) < now() - make_interval(days => $1)
@@ -131,7 +139,8 @@ export async function pruneWorkflows(pool: pg.Pool, retentionDays: number): Prom
          DELETE FROM workflows USING doomed WHERE workflows.id = doomed.id RETURNING workflows.id
        )
        SELECT (SELECT count(*) FROM gone)::int AS n, (SELECT array_agg(path) FROM files) AS paths`,
-      [retentionDays, PRUNE_BATCH],
+        [retentionDays, PRUNE_BATCH],
+      ),
     );
     const row = rows[0];
     for (const file of row?.paths ?? []) await fs.rm(file, { force: true });
