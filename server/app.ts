@@ -20,6 +20,7 @@ import { enqueueRoute } from "./enqueue-route.js";
 import { eventStreamRoute } from "./event-stream-route.js";
 import { exportRoutes } from "./exports/routes.js";
 import { EventHub } from "./jobs/event-hub.js";
+import { retryAfterSeconds } from "./limits/rate-limited.js";
 import type { Logger } from "./logger.js";
 import { restRouter } from "./rest.js";
 import { appRouter } from "./routers/_app.js";
@@ -98,6 +99,11 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
       router: appRouter,
       createContext: ({ req, res }) => createRequestContext(services, req, res),
       maxBodySize: config.MAX_BODY_BYTES,
+      // Every call limited (so the status is 429): say when to come back.
+      responseMeta: ({ errors, data }) => {
+        const seconds = errors.length === data.length ? retryAfterSeconds(errors) : undefined;
+        return seconds === undefined ? {} : { headers: { "retry-after": String(seconds) } };
+      },
       onError: ({ error, path: procedure }) => onTrpcError(error, procedure),
     }),
   );

@@ -17,6 +17,7 @@ import {
   WorkflowConflictError,
   WorkflowNotFoundError,
 } from "./jobs/errors.js";
+import { RateLimitedError, rateLimitOf } from "./limits/rate-limited.js";
 import { EndpointNotFoundError } from "./webhooks/endpoints.js";
 
 const t = initTRPC.context<Context>().create({
@@ -24,7 +25,13 @@ const t = initTRPC.context<Context>().create({
   isDev: process.env.NODE_ENV !== "production",
   errorFormatter({ shape, error, ctx }) {
     const issues = zodIssuesOf(error.cause);
-    const data = { ...shape.data, zodError: issues ? { issues } : null };
+    const limited = rateLimitOf(error.cause);
+    const data = {
+      ...shape.data,
+      zodError: issues ? { issues } : null,
+      // When a retry can succeed (TOO_MANY_REQUESTS only).
+      ...(limited ? { retryAfterMs: limited.retryAfterMs } : {}),
+    };
     // tRPC sends a 500's message as thrown (a Prisma or Postgres error's own
     // words, with SQL and file paths) and isDev alone decides the stack. The
     // app's config decides here (tests start production apps in one process);
@@ -68,6 +75,9 @@ function toTrpcError(cause: unknown): TRPCError | undefined {
     cause instanceof WorkflowConflictError
   ) {
     return new TRPCError({ code: "CONFLICT", message: cause.message, cause });
+  }
+  if (cause instanceof RateLimitedError) {
+    return new TRPCError({ code: "TOO_MANY_REQUESTS", message: cause.message, cause });
   }
   const issues = zodIssuesOf(cause);
   if (issues) return new TRPCError({ code: "BAD_REQUEST", message: describeIssues(issues), cause });
