@@ -25,6 +25,7 @@ export const webhooksRouter = router({
         const { id, secret } = await createEndpoint(ctx.db, ctx.user, input, {
           allowLoopback: ctx.config.WEBHOOK_ALLOW_LOOPBACK,
           resolve: ctx.network.resolve,
+          timeoutMs: ctx.config.WEBHOOK_TIMEOUT_MS,
         });
         return { id, secret };
       } catch (error) {

@@ -3,8 +3,9 @@ import { randomUUID } from "node:crypto";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import { ownerScope } from "../jobs/queries.js";
+import { DeliveryTimeoutError, deliveryDeadline } from "./deadline.js";
 import { newSecret } from "./signing.js";
-import { type CheckedTarget, checkTarget, type Resolver } from "./ssrf.js";
+import { type CheckedTarget, checkTarget, type Resolver, UnresolvedHostError } from "./ssrf.js";
 
 export class EndpointNotFoundError extends Error {
   constructor(id: string) {
@@ -28,6 +29,8 @@ export class SecretRotationForbiddenError extends Error {
 export interface NetworkPolicy {
   allowLoopback: boolean;
   resolve: Resolver;
+  /** WEBHOOK_TIMEOUT_MS: a lookup slower than this counts as not resolving. */
+  timeoutMs: number;
 }
 
 export function toEndpointView(e: {
@@ -56,7 +59,16 @@ export async function createEndpoint(
   input: { url: string; description?: string | undefined },
   network: NetworkPolicy,
 ): Promise<{ id: string; secret: string; target: CheckedTarget }> {
-  const target = await checkTarget(input.url, network);
+  const deadline = deliveryDeadline(network.timeoutMs);
+  let target: CheckedTarget;
+  try {
+    target = await checkTarget(input.url, { ...network, signal: deadline.signal });
+  } catch (error) {
+    if (error instanceof DeliveryTimeoutError) throw new UnresolvedHostError(new URL(input.url).hostname, error);
+    throw error;
+  } finally {
+    deadline.clear();
+  }
   const secret = newSecret();
   const endpoint = await db.webhookEndpoint.create({
     data: {

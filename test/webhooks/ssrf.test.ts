@@ -122,6 +122,19 @@ describe("endpoint creation", () => {
     },
   );
 
+  test("refuses, in the same words, a host whose lookup outlasts WEBHOOK_TIMEOUT_MS", async () => {
+    const hanging: Network = { ...net.network, resolve: () => new Promise(() => {}) };
+    const slow = await startTestApp({ WORKER: "off", WEBHOOK_TIMEOUT_MS: "200" }, { network: hanging });
+    try {
+      const owner = slow.client(await slow.token("slow-dns@example.com"));
+      const error = await rejection(owner.webhooks.createEndpoint.mutate({ url: "https://slow.example.test/hook" }));
+      expect(error.data?.code).toBe("BAD_REQUEST");
+      expect(error.message).toBe("url: must resolve only to public addresses");
+    } finally {
+      await slow.close();
+    }
+  });
+
   test("accepts a public host and never connects while creating", async () => {
     const created = await client.webhooks.createEndpoint.mutate({ url: "https://public.example.test/hook" });
     expect(created.secret).toMatch(/^whsec_/);
