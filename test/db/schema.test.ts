@@ -78,6 +78,7 @@ function expectedPgType(field: Field): string {
     String: "text",
     Int: "integer",
     BigInt: "bigint",
+    Float: "double precision",
     Json: "jsonb",
     DateTime: "timestamp without time zone",
     Boolean: "boolean",
@@ -98,6 +99,7 @@ test("every model's fields are exactly its table's columns, with matching types 
       "IdempotencyKey",
       "Job",
       "JobEvent",
+      "RateBucket",
       "SinkMessage",
       "User",
       "WebhookAttempt",
@@ -169,6 +171,7 @@ test("the generated Prisma client is current with schema.prisma", async () => {
     WorkerProcess: Prisma.WorkerProcessScalarFieldEnum,
     Workflow: Prisma.WorkflowScalarFieldEnum,
     WorkflowStep: Prisma.WorkflowStepScalarFieldEnum,
+    RateBucket: Prisma.RateBucketScalarFieldEnum,
   };
   for (const model of models) {
     // Unsupported fields are not part of the client.
