@@ -33,12 +33,14 @@ export interface Context extends AppServices {
   setSessionCookie: (token: string | undefined) => void;
   /** Why a mutation from this request must not run (a cross-site request); checked in trpc.ts. */
   mutationRefusal: Refusal | undefined;
+  /** The client's address as Express sees it (req.ip: X-Forwarded-For only from a trusted proxy). */
+  clientAddress: string | undefined;
 }
 
 export function createContextInner(
   services: AppServices,
   user: AuthUser | null,
-  request: Partial<Pick<Context, "token" | "setSessionCookie" | "mutationRefusal">> = {},
+  request: Partial<Pick<Context, "token" | "setSessionCookie" | "mutationRefusal" | "clientAddress">> = {},
 ): Context {
   return {
     ...services,
@@ -46,12 +48,13 @@ export function createContextInner(
     token: request.token,
     setSessionCookie: request.setSessionCookie ?? (() => {}),
     mutationRefusal: request.mutationRefusal,
+    clientAddress: request.clientAddress,
   };
 }
 
 export async function createRequestContext(
   services: AppServices,
-  req: MutationRequest & { secure?: boolean },
+  req: MutationRequest & { secure?: boolean; ip?: string | undefined },
   res: { appendHeader: (name: string, value: string) => unknown },
 ): Promise<Context> {
   const token = tokenFromHeaders(req.headers);
@@ -68,6 +71,7 @@ export async function createRequestContext(
   return createContextInner(services, user, {
     token,
     mutationRefusal: refuseCrossSiteMutation(req, services.config.PUBLIC_URL),
+    clientAddress: req.ip,
     setSessionCookie: (value) => {
       res.appendHeader("Set-Cookie", sessionCookie(value, req.secure === true));
     },
