@@ -57,6 +57,15 @@ const envSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
   /** How long a rotated-out webhook secret keeps signing beside the new one. */
   WEBHOOK_SECRET_GRACE_HOURS: z.coerce.number().min(0).default(24),
+  /**
+   * Per-user token buckets, shared by every server process (server/limits/buckets.ts):
+   * jobs enqueued by a user's calls refill at RATE a minute up to BURST; email jobs
+   * also draw on the email bucket. 0 (rate or burst) turns that limit off.
+   */
+  ENQUEUE_RATE_PER_MINUTE: z.coerce.number().int().min(0).default(6000),
+  ENQUEUE_BURST: z.coerce.number().int().min(0).default(20_000),
+  EMAIL_RATE_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  EMAIL_BURST: z.coerce.number().int().min(0).default(5000),
   /** Where finished exports are written (shared storage when workers and servers run on several machines). */
   EXPORT_DIR: z.string().optional(),
   /** How long an export's signed download link works; the file is deleted after the same time. */

@@ -16,7 +16,7 @@
  * over as a string, which tRPC reads as the body. Once the procedure has run,
  * its answer, success or error, is sent here as tRPC sends it: the same status,
  * the same JSON, shaped by the same formatter (test/api/enqueue-route.test.ts
- * compares both).
+ * compares both), Retry-After included when the call was rate limited.
  */
 import {
   getErrorShape,
@@ -27,6 +27,7 @@ import {
 import type express from "express";
 import { transformer } from "../shared/transformer.js";
 import { type AppServices, type Context, createRequestContext } from "./context.js";
+import { retryAfterSeconds } from "./limits/rate-limited.js";
 import { appRouter } from "./routers/_app.js";
 import { createCallerFactory } from "./trpc.js";
 
@@ -91,6 +92,8 @@ async function answer(
 ): Promise<void> {
   let body: unknown;
   let status = 200;
+  // A limited call (the enqueue bucket): tRPC's responseMeta sends this header (server/app.ts), so the route does too.
+  let retryAfter: number | undefined;
   try {
     const data = await createCaller(ctx).jobs.enqueue(input as never);
     body = { result: { data: transformer.serialize(data) } };
@@ -100,6 +103,7 @@ async function answer(
     const shape = getErrorShape({ config, ctx, error, input, path: "jobs.enqueue", type: "mutation" });
     status = getHTTPStatusCode({ error: shape });
     body = { error: transformer.serialize(shape) };
+    retryAfter = retryAfterSeconds([error]);
   }
   const json = JSON.stringify(body);
   res.writeHead(status, {
@@ -107,6 +111,7 @@ async function answer(
     vary: "trpc-accept, accept",
     "content-type": "application/json",
     "content-length": Buffer.byteLength(json),
+    ...(retryAfter === undefined ? {} : { "retry-after": String(retryAfter) }),
   });
   res.end(json);
 }

@@ -12,6 +12,7 @@ import { type EnqueueItem, enqueueItemSchema } from "../../shared/jobs.js";
 import { Batcher } from "../db/batcher.js";
 import { perPool, withTransaction } from "../db/pool.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
+import { type BucketLimits, takeJobTokens } from "../limits/buckets.js";
 import { taskFor } from "../tasks/index.js";
 import type { TaskDefinition } from "../tasks/types.js";
 import { FieldIssuesError, IdempotencyConflictError } from "./errors.js";
@@ -19,6 +20,11 @@ import { EVENTS_CHANNEL, GRAPHILE_MAX_ATTEMPTS, type Queryable } from "./sql.js"
 
 export interface EnqueueOptions {
   idempotencyTtlHours: number;
+  /**
+   * Draws the call's jobs from this user's enqueue and email buckets first
+   * (server/limits/buckets.ts): calls made by a user pass it; schedules don't.
+   */
+  rateLimit?: { userId: string; limits: BucketLimits };
 }
 
 /**
@@ -88,6 +94,11 @@ export async function enqueueJobs(
   const items = rawItems.map((raw) => enqueueItemSchema.parse(raw));
   const batch = items.length > 1;
   await checkOwnership(pool, ownerId, items, batch);
+  if (options.rateLimit) {
+    // Every job of the call counts, a repeated idempotency key included; a refused call enqueues nothing.
+    const counts = { jobs: items.length, emails: items.filter((item) => item.type === "email").length };
+    await takeJobTokens(pool, options.rateLimit.userId, options.rateLimit.limits, counts, batch ? ["jobs"] : []);
+  }
 
   // Resolve repeats of a key inside the batch first: same payload -> same job.
   const ids: string[] = new Array(items.length);

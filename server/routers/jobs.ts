@@ -21,6 +21,7 @@ export const jobsRouter = router({
   enqueue: authedProcedure.input(enqueueItemSchema).mutation(async ({ ctx, input }) => {
     const [jobId] = await enqueueJobs(ctx.pool, ctx.user.id, [input], {
       idempotencyTtlHours: ctx.config.IDEMPOTENCY_TTL_HOURS,
+      rateLimit: { userId: ctx.user.id, limits: ctx.config },
     });
     if (!jobId) throw new Error("enqueue returned no id");
     ctx.logger.info({ jobId, type: input.type, state: "pending" }, "job enqueued");
@@ -31,6 +32,7 @@ export const jobsRouter = router({
   enqueueMany: authedProcedure.input(enqueueManySchema).mutation(async ({ ctx, input }) => {
     const jobIds = await enqueueJobs(ctx.pool, ctx.user.id, input.jobs, {
       idempotencyTtlHours: ctx.config.IDEMPOTENCY_TTL_HOURS,
+      rateLimit: { userId: ctx.user.id, limits: ctx.config },
     });
     ctx.logger.info({ count: jobIds.length }, "jobs enqueued");
     return { jobIds };

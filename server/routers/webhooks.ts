@@ -98,8 +98,10 @@ export const webhooksRouter = router({
     if (job.type !== "webhook") {
       throw new TRPCError({ code: "BAD_REQUEST", message: "Only webhook jobs can be replayed" });
     }
+    // The caller's buckets pay for it (an admin replaying another user's delivery included).
     const [jobId] = await enqueueJobs(ctx.pool, job.ownerId, [{ type: "webhook", payload: job.payload }], {
       idempotencyTtlHours: ctx.config.IDEMPOTENCY_TTL_HOURS,
+      rateLimit: { userId: ctx.user.id, limits: ctx.config },
     });
     return { jobId: jobId as string, status: "pending" as const, pollUrl: `/api/jobs/${jobId}` };
   }),

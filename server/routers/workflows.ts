@@ -2,17 +2,42 @@
 import { z } from "zod";
 import { workflowStartSchema, workflowStatuses } from "../../shared/workflows.js";
 import { decodePageCursor, ownerScope } from "../jobs/queries.js";
+import { takeJobTokens } from "../limits/buckets.js";
 import { authedProcedure, router } from "../trpc.js";
+import { buildTree } from "../workflows/define.js";
 import { cancelWorkflow, startWorkflow } from "../workflows/engine.js";
-import { workflows } from "../workflows/index.js";
+import { workflowFor, workflows } from "../workflows/index.js";
+import { plan } from "../workflows/plan.js";
 import { getWorkflow, listWorkflows } from "../workflows/views.js";
 import { pageInput } from "./jobs.js";
 
 const workflowIdInput = z.object({ workflowId: z.uuid() });
 
+/**
+ * The steps a start would enqueue at once (the plan's first answer, which the
+ * engine applies in its transaction); none when the input is refused, which
+ * startWorkflow then reports.
+ */
+function firstSteps(name: string, rawInput: unknown): { type: string }[] {
+  const definition = workflowFor(name);
+  const parsed = definition?.input.safeParse(rawInput);
+  if (!definition || !parsed?.success) return [];
+  try {
+    return plan(buildTree(definition, parsed.data), parsed.data, new Map()).start;
+  } catch {
+    return [];
+  }
+}
+
 export const workflowsRouter = router({
   /** Starts the workflow; returns at once with its id (its first steps are already enqueued). */
   start: authedProcedure.input(workflowStartSchema).mutation(async ({ ctx, input }) => {
+    // The jobs it enqueues at once draw on the caller's buckets; steps released later do not.
+    const first = firstSteps(input.name, input.input);
+    if (first.length > 0) {
+      const counts = { jobs: first.length, emails: first.filter((step) => step.type === "email").length };
+      await takeJobTokens(ctx.pool, ctx.user.id, ctx.config, counts, ["input"]);
+    }
     const workflowId = await startWorkflow(ctx.pool, ctx.user.id, input.name, input.input);
     ctx.logger.info({ workflowId, name: input.name }, "workflow started");
     return { workflowId, status: "pending" as const };
