@@ -5,6 +5,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
+import { DEFAULT_PASSWORD_HASH_N, MAX_PASSWORD_HASH_N, MIN_PASSWORD_HASH_N } from "./auth/passwords.js";
 import { parseTrustProxy } from "./security/trust-proxy.js";
 
 const flag = z
@@ -43,6 +44,17 @@ const envSchema = z.object({
    * another process takes up to this long to reach it; 0 looks up every request.
    */
   AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
+  /**
+   * scrypt's cost N for password hashes: a power of two, 2^14 (tests) to 2^20.
+   * A hash made with another N is redone at its user's next sign-in.
+   */
+  PASSWORD_HASH_N: z.coerce
+    .number()
+    .int()
+    .min(MIN_PASSWORD_HASH_N)
+    .max(MAX_PASSWORD_HASH_N)
+    .refine((n) => (n & (n - 1)) === 0, "must be a power of two")
+    .default(DEFAULT_PASSWORD_HASH_N),
   DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
   /**
    * How long a statement on the pool waits for its answer before its

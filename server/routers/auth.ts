@@ -2,7 +2,7 @@
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { issueSession, revokeToken } from "../auth/tokens.js";
-import { checkCredentials } from "../auth/users.js";
+import { signInWithPassword } from "../auth/users.js";
 import { authedProcedure, publicProcedure, router } from "../trpc.js";
 
 export const authRouter = router({
@@ -11,7 +11,8 @@ export const authRouter = router({
   signIn: publicProcedure
     .input(z.object({ email: z.email().max(254), password: z.string().min(1).max(1000) }))
     .mutation(async ({ ctx, input }) => {
-      const user = await checkCredentials(ctx.db, input.email, input.password);
+      // Throws RateLimitedError (429) when the failed-attempt limits or the derivation slots are full.
+      const user = await signInWithPassword(ctx, input.email, input.password, ctx.clientAddress);
       if (!user) throw new TRPCError({ code: "UNAUTHORIZED", message: "Wrong email or password" });
       ctx.setSessionCookie(await issueSession(ctx.db, user.id));
       ctx.logger.info({ userId: user.id }, "signed in");

@@ -100,6 +100,7 @@ test("every model's fields are exactly its table's columns, with matching types 
       "Job",
       "JobEvent",
       "RateBucket",
+      "SignInFailure",
       "SinkMessage",
       "User",
       "WebhookAttempt",
@@ -172,6 +173,7 @@ test("the generated Prisma client is current with schema.prisma", async () => {
     Workflow: Prisma.WorkflowScalarFieldEnum,
     WorkflowStep: Prisma.WorkflowStepScalarFieldEnum,
     RateBucket: Prisma.RateBucketScalarFieldEnum,
+    SignInFailure: Prisma.SignInFailureScalarFieldEnum,
   };
   for (const model of models) {
     // Unsupported fields are not part of the client.
