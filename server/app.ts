@@ -20,6 +20,7 @@ import { enqueueRoute } from "./enqueue-route.js";
 import { eventStreamRoute } from "./event-stream-route.js";
 import { exportRoutes } from "./exports/routes.js";
 import { EventHub } from "./jobs/event-hub.js";
+import { batchLimit } from "./limits/batch.js";
 import { retryAfterSeconds } from "./limits/rate-limited.js";
 import type { Logger } from "./logger.js";
 import { restRouter } from "./rest.js";
@@ -91,6 +92,8 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   const onTrpcError = (error: TRPCError, procedure: string | undefined) => {
     if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ procedure, err: error.cause ?? error }, "tRPC error");
   };
+  // Before anything on /trpc runs a call: an oversized batch is refused whole (MAX_BATCH_CALLS).
+  app.use("/trpc", batchLimit(services));
   app.use("/trpc", eventStreamRoute(services));
   app.use("/trpc", enqueueRoute(services, onTrpcError));
   app.use(

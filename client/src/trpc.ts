@@ -17,6 +17,15 @@ import { transformer } from "../../shared/transformer.js";
 
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
 
+/**
+ * How the batch link splits what it sends: never near the server's
+ * MAX_BATCH_CALLS (default 50; a bigger batch is refused whole), and never a
+ * URL long enough for a proxy or Node's 16 KB header limit to refuse (queries
+ * carry their inputs in the URL). A single call longer than the cap fails
+ * without being sent.
+ */
+export const batchLimits = { maxItems: 25, maxURLLength: 4000 } as const;
+
 export function makeTrpcClient() {
   return createTRPCClient<AppRouter>({
     links: [
@@ -29,7 +38,7 @@ export function makeTrpcClient() {
         false: splitLink({
           condition: (op) => op.path.startsWith("auth."),
           true: httpLink({ url: "/trpc", transformer }),
-          false: httpBatchStreamLink({ url: "/trpc", transformer }),
+          false: httpBatchStreamLink({ url: "/trpc", transformer, ...batchLimits }),
         }),
       }),
     ],
