@@ -167,7 +167,7 @@ describe("batched requests", () => {
       { 0: { json: exportJob }, 1: { json: exportJob } },
       u.token,
     );
-    const results = JSON.parse(answer.body) as { error: { json: { data: { retryAfterMs: number } } } }[];
+    const results = JSON.parse(answer.body) as { error: { json: { data: { code: string; retryAfterMs: number } } } }[];
     expect(results).toHaveLength(2);
     // The header is the longer of the two waits: the second was refused a moment later, so it may be shorter.
     const longest = results.reduce((a, r) => (r.error.json.data.retryAfterMs > a.error.json.data.retryAfterMs ? r : a));

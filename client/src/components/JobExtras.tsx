@@ -1,6 +1,7 @@
 /** Type-specific parts of a job's page: an export's download link, a webhook's attempt log and replay. */
 import { useMutation, useQuery } from "@tanstack/react-query";
 import type { JobView } from "../../../shared/job-view.js";
+import { errorMessage } from "../lib/errors.js";
 import { useTRPC } from "../trpc.js";
 
 export function JobExtras({ job }: { job: JobView }) {
@@ -62,7 +63,7 @@ function WebhookAttempts({ jobId, status }: { jobId: string; status: JobView["st
           Replay delivery
         </button>
       )}
-      {replay.error && <p className="error">{replay.error.message}</p>}
+      {replay.error && <p className="error">{errorMessage(replay.error)}</p>}
     </div>
   );
 }

@@ -2,6 +2,7 @@ import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-q
 import { useState } from "react";
 import { dlqReasons } from "../../../shared/states.js";
 import { useJobEvents } from "../hooks/event-stream.js";
+import { errorMessage } from "../lib/errors.js";
 import { useTRPC } from "../trpc.js";
 
 type Reason = (typeof dlqReasons)[number];
@@ -24,6 +25,7 @@ export function DeadLetters() {
   });
   const requeue = useMutation(trpc.dlq.requeueMany.mutationOptions({ onSuccess: refresh }));
   const discard = useMutation(trpc.dlq.discardMany.mutationOptions({ onSuccess: refresh }));
+  const actionError = requeue.error ?? discard.error;
   const items = (list.data?.pages.flatMap((p) => p.items) ?? []).filter((i) => !reason || i.reason === reason);
   const toggle = (id: string) => {
     const next = new Set(selected);
@@ -71,9 +73,9 @@ export function DeadLetters() {
           Discard all{reason ? ` (${reason})` : ""}
         </button>
       </div>
-      {(requeue.error ?? discard.error) && (
+      {actionError && (
         <p className="error" role="alert">
-          {(requeue.error ?? discard.error)?.message}
+          {errorMessage(actionError)}
         </p>
       )}
       {list.isLoading ? (

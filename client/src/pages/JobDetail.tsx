@@ -5,6 +5,7 @@ import { JobExtras } from "../components/JobExtras.js";
 import { JobProgress } from "../components/JobProgress.js";
 import { StatusBadge } from "../components/StatusBadge.js";
 import { useJob } from "../hooks/jobs.js";
+import { errorMessage } from "../lib/errors.js";
 import { useTRPC } from "../trpc.js";
 
 interface Attempt {
@@ -76,7 +77,7 @@ export function JobDetail({ jobId }: { jobId: string }) {
       </div>
       {actionError && (
         <p className="error" role="alert">
-          {actionError.message}
+          {errorMessage(actionError)}
         </p>
       )}
       <dl className="facts">

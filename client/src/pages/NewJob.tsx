@@ -1,6 +1,7 @@
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { type JobType, jobTypes } from "../../../shared/jobs.js";
+import { errorMessage } from "../lib/errors.js";
 import {
   buildEnqueueRequest,
   type EnqueueOptionsForm,
@@ -122,7 +123,7 @@ export function NewJob() {
         </fieldset>
         {enqueue.error && !enqueue.error.data?.zodError && (
           <p className="error" role="alert">
-            {enqueue.error.message}
+            {errorMessage(enqueue.error)}
           </p>
         )}
         <button type="submit" disabled={enqueue.isPending}>

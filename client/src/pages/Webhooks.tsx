@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
+import { errorMessage } from "../lib/errors.js";
 import { useTRPC } from "../trpc.js";
 
 /** A user's webhook endpoints: add (the secret is shown once), rotate, disable, delete. */
@@ -62,7 +63,7 @@ export function Webhooks() {
         )}
         <label htmlFor="endpoint-description">Description (optional)</label>
         <input id="endpoint-description" value={description} onChange={(e) => setDescription(e.target.value)} />
-        {create.error && !urlError && <p className="error">{create.error.message}</p>}
+        {create.error && !urlError && <p className="error">{errorMessage(create.error)}</p>}
         <button type="submit" disabled={create.isPending}>
           Add endpoint
         </button>
@@ -75,7 +76,7 @@ export function Webhooks() {
           <code className="mono">{secret.secret}</code>
         </div>
       )}
-      {error && <p className="error">{error.message}</p>}
+      {error && <p className="error">{errorMessage(error)}</p>}
       <h2>Endpoints</h2>
       {endpoints.isLoading ? (
         <p className="loading">Loading…</p>

@@ -5,6 +5,7 @@ import type { WorkflowNodeView } from "../../../shared/workflows.js";
 import { ProgressBar } from "../components/JobProgress.js";
 import { WorkflowBadge, WorkflowTree } from "../components/WorkflowTree.js";
 import { useJobEvents } from "../hooks/event-stream.js";
+import { errorMessage } from "../lib/errors.js";
 import { useTRPC } from "../trpc.js";
 
 function jobIdsOf(node: WorkflowNodeView, into = new Set<string>()): Set<string> {
@@ -62,7 +63,7 @@ export function WorkflowDetail({ workflowId }: { workflowId: string }) {
           Cancel workflow
         </button>
       )}
-      {cancel.error && <p className="error">{cancel.error.message}</p>}
+      {cancel.error && <p className="error">{errorMessage(cancel.error)}</p>}
       <h2>Steps</h2>
       <WorkflowTree node={data.tree} />
       <h2>Input</h2>

@@ -4,6 +4,7 @@ import { type FormEvent, useState } from "react";
 import { type WorkflowName, workflowNames } from "../../../shared/workflows.js";
 import { WorkflowBadge } from "../components/WorkflowTree.js";
 import { useJobEvents } from "../hooks/event-stream.js";
+import { errorMessage } from "../lib/errors.js";
 import type { FieldErrors } from "../lib/forms.js";
 import { buildStartRequest, workflowForms } from "../lib/workflow-forms.js";
 import { useTRPC } from "../trpc.js";
@@ -28,7 +29,7 @@ export function Workflows() {
       {list.isLoading ? (
         <p className="loading">Loading…</p>
       ) : list.error ? (
-        <p className="error">{list.error.message}</p>
+        <p className="error">{errorMessage(list.error)}</p>
       ) : (list.data?.items ?? []).length === 0 ? (
         <p className="muted">None yet: start one above.</p>
       ) : (
@@ -87,8 +88,10 @@ function StartWorkflow() {
         const issues = error.data?.zodError?.issues ?? [];
         setErrors(
           issues.length > 0
-            ? Object.fromEntries(issues.map((i) => [String(i.path[1] ?? i.path[0]), i.message]))
-            : { form: error.message },
+            ? Object.fromEntries(
+                issues.map((i) => [String(i.path[1] ?? (i.path[0] === "input" ? "form" : i.path[0])), i.message]),
+              )
+            : { form: errorMessage(error) },
         );
       },
     }),
