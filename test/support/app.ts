@@ -58,7 +58,8 @@ export async function startTestApp(
     DATA_DIR: dataDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     DB_POOL_SIZE: "8",
-    // The cheapest scrypt allowed (2^17 costs ~0.5 s a derivation); tests hash with it too.
+    // The cheapest scrypt allowed (2^17 costs ~0.5 s a derivation) for sign-ins; a user made by
+    // upsertUserWithPassword without this N is rehashed to it at its first sign-in.
     PASSWORD_HASH_N: "16384",
     ...env,
     DATABASE_URL: databaseUrl,
