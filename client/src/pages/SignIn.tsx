@@ -2,6 +2,14 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { useTRPC } from "../trpc.js";
 
+/** What a refused sign-in says; a limited one (429) says when to come back. */
+function refusal(error: { message: string; data?: { code?: string; retryAfterMs?: number } | null }): string {
+  const wait = error.data?.retryAfterMs;
+  if (error.data?.code !== "TOO_MANY_REQUESTS" || wait === undefined) return error.message;
+  const when = wait < 60_000 ? `${Math.ceil(wait / 1000)} s` : `${Math.ceil(wait / 60_000)} min`;
+  return `Too many sign-in attempts: try again in ${when}`;
+}
+
 export function SignIn() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -41,7 +49,7 @@ export function SignIn() {
         />
         {signIn.error && (
           <p className="error" role="alert">
-            {signIn.error.message}
+            {refusal(signIn.error)}
           </p>
         )}
         <button type="submit" disabled={signIn.isPending}>
