@@ -187,6 +187,16 @@ function raisedLimits(section: string, counts: { jobs: number; emails: number })
   return raised;
 }
 
+/** MAX_STREAMS_PER_USER raised to `streams` when the default is below it (one user opens them all), said on stdout. */
+function raisedStreams(section: string, streams: number): Record<string, string> {
+  const { MAX_STREAMS_PER_USER: limit } = loadConfig({ DATABASE_URL: "postgresql://unused/db" });
+  if (limit === 0 || streams <= limit) return {};
+  process.stdout.write(
+    `bench: ${section} raises MAX_STREAMS_PER_USER from ${limit} to ${streams} (its one user opens ${streams} streams)\n`,
+  );
+  return { MAX_STREAMS_PER_USER: String(streams) };
+}
+
 interface DrainResult {
   /** jobs/s */
   rate: number;
@@ -310,7 +320,7 @@ async function ourDrain(jobs: number, measured = jobs): Promise<DrainResult> {
  * A server process started as `npm start` starts it (production settings,
  * WORKER=off), on `url`'s database; resolves once it listens.
  */
-async function startServerProcess(url: string) {
+async function startServerProcess(url: string, env: Record<string, string> = {}) {
   // The node flags of package.json's "start" script, and any of BENCH_SERVER_FLAGS (to profile the
   // server: BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=prof"; node refuses --cpu-prof in NODE_OPTIONS).
   const child = spawn(
@@ -333,6 +343,7 @@ async function startServerProcess(url: string) {
         SMTP_URL: "smtp://127.0.0.1:2525",
         DATA_DIR: dataDir,
         LOG_LEVEL: "info",
+        ...env,
       },
       stdio: ["ignore", "pipe", "inherit"],
     },
@@ -610,7 +621,8 @@ try {
   if (only.has("fanout")) {
     const { url, pool } = await freshDatabase();
     const app = await startBenchApp(url, {}, true);
-    const server = await startServerProcess(url);
+    // Every subscriber is the one fan-out user: past MAX_STREAMS_PER_USER the server is told to allow them all.
+    const server = await startServerProcess(url, raisedStreams("fan-out", size.subscribers));
     const token = await issueToken(app.services.db, "fanout@example.com", { admin: true });
     const user = await app.services.db.user.findUniqueOrThrow({ where: { email: "fanout@example.com" } });
     const clients = fork(

@@ -13,7 +13,8 @@
  * Only the plain case is served here: an authenticated GET with valid input.
  * Everything else (no credentials, bad input, a batch, a database error while
  * authenticating) goes on to tRPC, which answers it as it always has. Errors
- * raised inside the stream (NOT_FOUND, PRECONDITION_FAILED, overflow) are sent
+ * raised inside the stream (NOT_FOUND, PRECONDITION_FAILED, overflow, and
+ * TOO_MANY_REQUESTS past MAX_STREAMS_PER_USER, one count with tRPC's) are sent
  * as tRPC sends them: a `serialized-error` event shaped by the same error
  * formatter. test/api/event-stream-route.test.ts compares both streams.
  * tRPC's `sse` options (ping, maxDurationMs) are not configured in trpc.ts;
@@ -27,6 +28,7 @@ import type { AppServices } from "./context.js";
 import { createContextInner } from "./context.js";
 import type { ScopedEvent } from "./jobs/event-log.js";
 import { type EventsInput, eventsInput, followJobEvents } from "./jobs/event-stream.js";
+import { streamLimiter } from "./limits/streams.js";
 import { appRouter } from "./routers/_app.js";
 
 const PATH = "/jobs.events";
@@ -125,7 +127,7 @@ export function eventStreamRoute(services: AppServices): express.RequestHandler 
     // The message framing is tRPC's (fields, then a blank line, then "\n").
     res.write(`event: connected\ndata: ${JSON.stringify(config.sse?.client ?? {})}\n\n\n`);
     try {
-      await followJobEvents({ ...services, user }, input, from, abort.signal, {
+      await followJobEvents({ ...services, user, streams: streamLimiter(services) }, input, from, abort.signal, {
         // One write per batch. Chunked (HTTP/1.1), with the socket ours: framed here and written to
         // the socket itself, without the response's buffers and corking per write. Otherwise (HTTP/1.0,
         // or a pipelined request still waiting for the socket) the response frames and buffers it.

@@ -10,6 +10,7 @@ import { z } from "zod";
 import type { JobEvent } from "../../shared/events.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
+import type { StreamLimiter } from "../limits/streams.js";
 import { JobNotFoundError } from "./errors.js";
 import {
   type EventHub,
@@ -43,6 +44,8 @@ export interface EventStreamDeps {
   pool: pg.Pool;
   hub: EventHub;
   user: AuthUser;
+  /** The process's count of open streams (MAX_STREAMS_PER_USER); without it the stream is not counted. */
+  streams?: StreamLimiter;
 }
 
 /**
@@ -138,14 +141,17 @@ interface OpenStream {
   scope: EventScope;
   /** Where the stream starts: the backfill reads from here up to the live subscription's start. */
   cursor: Cursor;
-  /** Ends the live subscription and stops listening to the signal. */
+  /** Ends the live subscription, stops listening to the signal and gives back the stream's slot. */
   release: () => void;
 }
 
 /**
- * Checks the caller may see the stream, goes live (closed when `signal`
+ * Takes a slot from the user's open streams (TOO_MANY_REQUESTS when none is
+ * left), checks the caller may see the stream, goes live (closed when `signal`
  * aborts, also if it aborted while the stream was opening), and says where the
- * backfill starts.
+ * backfill starts. The slot is taken before the first await, so the stream
+ * counts from the moment it is opened; it goes back with `release`, or here
+ * if opening fails.
  */
 async function openStream(
   deps: EventStreamDeps,
@@ -153,13 +159,22 @@ async function openStream(
   from: Cursor,
   signal: AbortSignal | undefined,
 ): Promise<OpenStream> {
-  const { live, scope, cursor } = await subscribeFrom(deps, input, from);
+  const slot = deps.streams?.acquire(deps.user.id);
+  let opened: Omit<OpenStream, "release">;
+  try {
+    opened = await subscribeFrom(deps, input, from);
+  } catch (error) {
+    slot?.release();
+    throw error;
+  }
+  const { live, scope, cursor } = opened;
   const stop = () => live.close();
   signal?.addEventListener("abort", stop);
   if (signal?.aborted) stop();
   const release = () => {
     signal?.removeEventListener("abort", stop);
     live.close();
+    slot?.release();
   };
   return { live, scope, cursor, release };
 }

@@ -8,6 +8,7 @@ import { enqueueJobs } from "../jobs/enqueue.js";
 import { eventsInput, jobEventStream } from "../jobs/event-stream.js";
 import { decodePageCursor, getJobWithEvents, listJobs, pageCursorInput } from "../jobs/queries.js";
 import { toJobView } from "../jobs/serialize.js";
+import { streamLimiter } from "../limits/streams.js";
 import { authedProcedure, router } from "../trpc.js";
 
 export const jobIdInput = z.object({ jobId: z.uuid() });
@@ -87,7 +88,9 @@ export const jobsRouter = router({
     .use(({ ctx, next }) => next({ ctx: { streamFrom: ctx.hub.currentHead() } }))
     .subscription(async function* ({ ctx, input, signal }) {
       // The same stream the hand-written SSE route serves (server/event-stream-route.ts).
-      for await (const batch of jobEventStream(ctx, input, ctx.streamFrom, signal)) {
+      // Counted against MAX_STREAMS_PER_USER with the route's streams (one count per process).
+      const deps = { ...ctx, streams: streamLimiter(ctx) };
+      for await (const batch of jobEventStream(deps, input, ctx.streamFrom, signal)) {
         for (const event of batch) yield tracked(event.id, event);
       }
     }),
