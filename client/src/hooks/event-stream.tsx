@@ -2,7 +2,9 @@
  * One live jobs.events stream for the whole app, fanned out to the hooks. The
  * link resumes from the last event id after a drop, so the views rebuilt from
  * events match the database; a PRECONDITION_FAILED (history pruned past our
- * position) refetches everything and starts over.
+ * position) refetches everything and starts over. A refusal (TOO_MANY_REQUESTS:
+ * the user has MAX_STREAMS_PER_USER streams open, in other tabs) is final, and
+ * its code is kept so the banner can say what to do.
  */
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, type ReactNode, useContext, useEffect, useRef, useState } from "react";
@@ -14,6 +16,8 @@ export type ConnectionState = "connecting" | "live" | "reconnecting" | "failed";
 interface EventStream {
   connection: ConnectionState;
   error: string | undefined;
+  /** The tRPC code the stream failed with (`TOO_MANY_REQUESTS`: too many tabs), when it failed. */
+  errorCode: string | undefined;
   /** Calls `listener` with every event from now on; returns the unsubscribe. */
   onEvent: (listener: (event: JobEvent) => void) => () => void;
 }
@@ -26,6 +30,7 @@ export function EventStreamProvider({ children }: { children: ReactNode }) {
   const listeners = useRef(new Set<(event: JobEvent) => void>());
   const [connection, setConnection] = useState<ConnectionState>("connecting");
   const [error, setError] = useState<string>();
+  const [errorCode, setErrorCode] = useState<string>();
   const [generation, setGeneration] = useState(0);
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: a new generation restarts the stream from scratch
@@ -39,6 +44,7 @@ export function EventStreamProvider({ children }: { children: ReactNode }) {
           everLive = true;
           setConnection("live");
           setError(undefined);
+          setErrorCode(undefined);
         },
         onData: ({ data }) => {
           for (const listener of listeners.current) listener(data);
@@ -57,6 +63,7 @@ export function EventStreamProvider({ children }: { children: ReactNode }) {
           }
           setConnection("failed");
           setError(cause.message);
+          setErrorCode(cause.data?.code);
         },
       },
     );
@@ -66,6 +73,7 @@ export function EventStreamProvider({ children }: { children: ReactNode }) {
   const value: EventStream = {
     connection,
     error,
+    errorCode,
     onEvent: (listener) => {
       listeners.current.add(listener);
       return () => listeners.current.delete(listener);
