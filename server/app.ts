@@ -166,7 +166,12 @@ async function mountClient(
         middlewareMode: true,
         hmr: { server },
         // Vite would serve any file under the project root by /@fs/: only the client's own sources and packages.
-        fs: { strict: true, allow: ["client", "shared", "node_modules"].map((name) => path.join(ROOT, name)) },
+        fs: {
+          strict: true,
+          allow: ["client", "shared", "node_modules"].map((name) => path.join(ROOT, name)),
+          // Vite's defaults cover .env and .env.*; .envrc, .env-local and the like are secrets too.
+          deny: [".env*", "*.{crt,pem,key,p12,pfx,cer,der}", ".npmrc", ".yarnrc.yml", "**/.git/**"],
+        },
       },
       appType: "spa",
     });

@@ -70,7 +70,10 @@ export async function createRequestContext(
   });
   return createContextInner(services, user, {
     token,
-    mutationRefusal: refuseCrossSiteMutation(req, services.config.PUBLIC_URL),
+    mutationRefusal: refuseCrossSiteMutation(req, {
+      publicUrl: services.config.PUBLIC_URL,
+      development: services.config.NODE_ENV === "development",
+    }),
     clientAddress: req.ip,
     setSessionCookie: (value) => {
       res.appendHeader("Set-Cookie", sessionCookie(value, req.secure === true));

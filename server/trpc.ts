@@ -5,7 +5,6 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError, type z } from "zod";
-import { isStorableText } from "../shared/jobs.js";
 import { transformer } from "../shared/transformer.js";
 import type { Context } from "./context.js";
 import { isDatabaseUnavailable, isDataException } from "./db/unavailable.js";
@@ -18,6 +17,7 @@ import {
   WorkflowNotFoundError,
 } from "./jobs/errors.js";
 import { RateLimitedError, rateLimitOf } from "./limits/rate-limited.js";
+import { inputIssues } from "./security/input-shape.js";
 import { EndpointNotFoundError } from "./webhooks/endpoints.js";
 
 const t = initTRPC.context<Context>().create({
@@ -108,47 +108,16 @@ const refuseCrossSite = t.middleware(({ ctx, type, next }) => {
   return next();
 });
 
-/**
- * Every string in the input, and every key, must be text Postgres can store
- * (no NUL, no unpaired surrogate): checked before any schema, so no procedure,
- * present or future, can pass one on to the database as a 500. The issue
- * names where it is, as a schema's would.
- */
-const refuseUnstorableInput = t.middleware(async ({ getRawInput, next }) => {
-  const issues = unstorableText(await getRawInput());
+/** Raw input that could hang, overflow or reach the database as a 500 stops here (server/security/input-shape.ts). */
+const refuseUnsafeInput = t.middleware(async ({ getRawInput, next }) => {
+  const issues = inputIssues(await getRawInput());
   if (issues.length > 0) throw new FieldIssuesError(issues);
   return next();
 });
 
-function unstorableText(input: unknown): FieldIssuesError["issues"] {
-  const issues: FieldIssuesError["issues"] = [];
-  const refuse = (path: (string | number)[]) =>
-    issues.push({
-      code: "custom",
-      path,
-      message: `${path.findLast((p) => typeof p === "string") ?? "input"} must not contain NUL characters or unpaired surrogates`,
-    });
-  // A stack, not recursion: a deeply nested body must not overflow the call stack.
-  const pending: [unknown, (string | number)[]][] = [[input, []]];
-  for (let item = pending.pop(); item && issues.length < 20; item = pending.pop()) {
-    const [value, path] = item;
-    if (typeof value === "string") {
-      if (!isStorableText(value)) refuse(path);
-    } else if (Array.isArray(value)) {
-      for (const [i, v] of value.entries()) pending.push([v, [...path, i]]);
-    } else if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-      for (const [k, v] of Object.entries(value)) {
-        if (isStorableText(k)) pending.push([v, [...path, k]]);
-        else refuse([...path, k]);
-      }
-    }
-  }
-  return issues;
-}
-
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const publicProcedure = t.procedure.use(refuseCrossSite).use(mapErrors).use(refuseUnstorableInput);
+export const publicProcedure = t.procedure.use(refuseCrossSite).use(mapErrors).use(refuseUnsafeInput);
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in or send a bearer token" });

@@ -28,11 +28,37 @@ function originOf(url: string): string | undefined {
   }
 }
 
-/** The app's origin: PUBLIC_URL's when set, else the request's own scheme and host. */
-export function appOrigin(request: MutationRequest, publicUrl: string | undefined): string | undefined {
-  if (publicUrl) return originOf(publicUrl);
+export interface OriginSettings {
+  publicUrl: string | undefined;
+  /**
+   * Development also accepts the request's own origin when it names this
+   * machine by loopback (localhost, 127.x, [::1]): `npm run dev` sets
+   * PUBLIC_URL to http://localhost:<port> for links, and a newcomer may well
+   * open http://127.0.0.1:<port>. A name that merely resolves to loopback
+   * (DNS rebinding) is still refused.
+   */
+  development: boolean;
+}
+
+function requestOrigin(request: MutationRequest): string | undefined {
   const host = request.headers.host;
   return host ? originOf(`${request.protocol ?? "http"}://${host}`) : undefined;
+}
+
+function isLoopbackOrigin(origin: string): boolean {
+  const { hostname } = new URL(origin);
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/** The app's origin: PUBLIC_URL's when set, else the request's own scheme and host. */
+export function appOrigin(request: MutationRequest, publicUrl: string | undefined): string | undefined {
+  return publicUrl ? originOf(publicUrl) : requestOrigin(request);
+}
+
+function isAppOrigin(origin: string, request: MutationRequest, settings: OriginSettings): boolean {
+  if (origin === appOrigin(request, settings.publicUrl)) return true;
+  const own = requestOrigin(request);
+  return settings.development && own !== undefined && origin === own && isLoopbackOrigin(own);
 }
 
 function hasBearer(headers: IncomingHttpHeaders): boolean {
@@ -44,7 +70,7 @@ export function isJsonContentType(contentType: string | undefined): boolean {
 }
 
 /** Why this mutation request must not run, or undefined when it may. */
-export function refuseCrossSiteMutation(request: MutationRequest, publicUrl: string | undefined): Refusal | undefined {
+export function refuseCrossSiteMutation(request: MutationRequest, settings: OriginSettings): Refusal | undefined {
   const { headers } = request;
   if (hasBearer(headers)) return undefined;
   const site = headers["sec-fetch-site"];
@@ -53,8 +79,9 @@ export function refuseCrossSiteMutation(request: MutationRequest, publicUrl: str
   }
   const origin = headers.origin;
   if (origin !== undefined) {
-    const expected = appOrigin(request, publicUrl);
-    if (originOf(origin) !== expected || expected === undefined) {
+    const normalized = originOf(origin);
+    if (normalized === undefined || !isAppOrigin(normalized, request, settings)) {
+      const expected = appOrigin(request, settings.publicUrl);
       return {
         code: "FORBIDDEN",
         message: `Cross-site request refused: Origin ${origin} is not ${expected ?? "this app"}`,

@@ -3,21 +3,24 @@
  * address and scheme (X-Forwarded-For / -Proto). It decides `req.secure`, and
  * so whether the session cookie is `Secure` and HSTS is sent.
  */
-import ipaddr from "ipaddr.js";
+import net from "node:net";
 
 /** What Express's "trust proxy" setting takes. */
 export type TrustProxy = false | true | number | string[];
 
 const NAMED_RANGES = new Set(["loopback", "linklocal", "uniquelocal"]);
 
+/**
+ * A dotted-quad or IPv6 address, bare or with a prefix length. Strict on
+ * purpose: ipaddr.js also reads "1" as 0.0.0.1, the very trap a hop count
+ * would fall into inside a list.
+ */
 function isAddressOrCidr(entry: string): boolean {
-  if (ipaddr.isValid(entry)) return true;
-  try {
-    ipaddr.parseCIDR(entry);
-    return true;
-  } catch {
-    return false;
-  }
+  const [address = "", prefix, ...rest] = entry.split("/");
+  const version = net.isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
 }
 
 /**

@@ -95,7 +95,9 @@ export const httpConnector: Connector = ({ target, headers, body, signal }) =>
       autoSelectFamily: false,
       agent: false,
     };
+    let responded = false;
     const request = client.request(options, (response) => {
+      responded = true;
       const chunks: Buffer[] = [];
       let size = 0;
       const finish = () =>
@@ -128,5 +130,14 @@ export const httpConnector: Connector = ({ target, headers, body, signal }) =>
     });
     signal.addEventListener("abort", onAbort, { once: true });
     request.on("error", fail);
+    // A 101 Switching Protocols answer emits neither 'response' nor 'error'.
+    request.on("upgrade", (response, socket) => {
+      socket.destroy();
+      fail(new Error(`the endpoint answered ${response.statusCode} Switching Protocols, not a response`));
+    });
+    // Anything else that ends the request without an outcome fails it at once rather than at the deadline.
+    request.on("close", () => {
+      if (!responded) fail(Object.assign(new Error("the connection closed before a response"), { code: "ECONNRESET" }));
+    });
     request.end(body);
   });

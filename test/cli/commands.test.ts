@@ -133,6 +133,16 @@ describe("the dev server (npm run dev)", () => {
       const response = await fetch(fsUrl(file));
       expect({ file, status: response.status }).toEqual({ file, status: 403 });
     }
+    // A secret-looking file inside client/, which Vite may serve: refused by /@fs/ and by plain path.
+    const probe = path.join(ROOT, "client", `.envrc-probe-${process.pid}`);
+    await fs.writeFile(probe, "SECRET=probe\n");
+    try {
+      expect((await fetch(fsUrl(probe))).status).toBe(403);
+      const plain = await fetch(`${baseUrl}/${path.basename(probe)}?raw`);
+      expect(await plain.text()).not.toContain("SECRET=probe");
+    } finally {
+      await fs.rm(probe, { force: true });
+    }
     // Spelled with %-escapes and dot segments too.
     const escaped = `${baseUrl}/@fs${ROOT.replace(/\/$/, "")}/client/..%2Fserver%2Fapp.ts`;
     expect((await fetch(escaped)).status).toBe(403);

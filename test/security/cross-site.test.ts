@@ -154,3 +154,35 @@ describe("with PUBLIC_URL set", () => {
     expect((await signIn(behindProxy.url)).status).toBe(403);
   });
 });
+
+describe("under npm run dev (development, PUBLIC_URL http://localhost:<port>)", () => {
+  let dev: TestApp;
+  let port: number;
+  beforeAll(async () => {
+    dev = await startTestApp({ WORKER: "off", NODE_ENV: "development" });
+    port = dev.app.port;
+    dev.app.services.config.PUBLIC_URL = `http://localhost:${port}`; // as server/main.ts sets it
+    await upsertUserWithPassword(dev.app.services.db, "newcomer@example.com", "newcomer-pass", "user");
+  });
+  afterAll(() => dev?.close());
+
+  const signIn = (origin: string, host: string) =>
+    fetch(`${dev.url}/trpc/auth.signIn`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin, host },
+      body: JSON.stringify({ json: { email: "newcomer@example.com", password: "newcomer-pass" } }),
+    });
+
+  test("the dashboard opened at http://127.0.0.1:<port> or http://localhost:<port> can sign in", async () => {
+    expect((await signIn(`http://127.0.0.1:${port}`, `127.0.0.1:${port}`)).status).toBe(200);
+    expect((await signIn(`http://localhost:${port}`, `127.0.0.1:${port}`)).status).toBe(200);
+  });
+
+  test("a name that only resolves to loopback (DNS rebinding) is still refused", async () => {
+    expect((await signIn(`http://rebind.example:${port}`, `rebind.example:${port}`)).status).toBe(403);
+  });
+
+  test("another loopback port is still another origin", async () => {
+    expect((await signIn(`http://127.0.0.1:${port + 1}`, `127.0.0.1:${port}`)).status).toBe(403);
+  });
+});

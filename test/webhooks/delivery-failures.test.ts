@@ -40,6 +40,9 @@ beforeAll(async () => {
       if (req.url === "/reset") {
         res.writeHead(200, { "content-length": "100" });
         res.write("partial", () => req.socket.destroy());
+      } else if (req.url === "/upgrade") {
+        // A 101 the client never asked for: Node emits neither 'response' nor 'error' for it.
+        req.socket.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n");
       } else if (req.url === "/drip") {
         res.writeHead(200, { "content-length": "100000" });
         const timer = setInterval(() => res.write("x"), 250);
@@ -120,6 +123,13 @@ describe("a delivery that fails is a failed attempt naming the cause, and is ret
       () => `https://tls.example.test:${port}/`,
       loopback,
       /EPROTO|SSL|TLS/,
+    ],
+    [
+      "a 101 Switching Protocols answer (fails at once, not at the deadline)",
+      "upgrade.example.test",
+      () => `http://upgrade.example.test:${port}/upgrade`,
+      loopback,
+      /101 Switching Protocols/,
     ],
     ["a reset mid-body", "reset.example.test", () => `http://reset.example.test:${port}/reset`, loopback, /ECONNRESET/],
     [
