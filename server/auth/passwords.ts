@@ -145,5 +145,8 @@ export async function verifyPasswordInSlot(password: string, stored: string | nu
   const valid = actual.length === parsed.hash.length && timingSafeEqual(actual, parsed.hash);
   const current = currentParams(n);
   const stale = parsed.params.n !== current.n || parsed.params.r !== current.r || parsed.params.p !== current.p;
+  // A wrong password against an older, cheaper hash costs at least what an
+  // unknown account costs, or its quick answer would tell the account exists.
+  if (!valid && stale) await derivations.derive(password, randomBytes(SALT_BYTES), current);
   return { valid, stale };
 }

@@ -58,37 +58,39 @@ export async function signInWithPassword(
 ): Promise<AuthUser | null> {
   const { db, pool, config } = services;
   const key = signInKey(email, clientAddress);
-  const attempt = await reserveSignInAttempt(pool, key);
-  let checked = false;
-  try {
-    const user = await db.user.findUnique({ where: { email: key.email } });
-    const release = derivations.tryAcquire();
-    if (!release) {
-      throw new RateLimitedError("Too many sign-ins at once: try again in a moment", BUSY_RETRY_AFTER_MS);
-    }
-    let rehashed: string | undefined;
-    let valid: boolean;
-    try {
-      const verification = await verifyPasswordInSlot(password, user?.passwordHash ?? null, config.PASSWORD_HASH_N);
-      checked = true;
-      valid = verification.valid && user !== null;
-      if (valid && verification.stale) rehashed = await hashPasswordInSlot(password, config.PASSWORD_HASH_N);
-    } finally {
-      release();
-    }
-    if (!user || !valid) return null; // the attempt stays recorded as a failure
-    await forgiveSignInPair(pool, key);
-    if (rehashed) {
-      // Unless the password changed meanwhile.
-      await db.user.updateMany({
-        where: { id: user.id, passwordHash: user.passwordHash },
-        data: { passwordHash: rehashed },
-      });
-    }
-    return { id: user.id, email: user.email, role: user.role === "admin" ? "admin" : "user" };
-  } catch (error) {
-    // An attempt that never got its password checked is not a failure.
-    if (!checked) await withdrawSignInAttempt(pool, attempt).catch(() => {});
-    throw error;
+  // The derivation slot first: with both busy the answer is 429 at once, and
+  // at most two sign-ins per process reach the database, so a flood of
+  // sign-ins (on one account's lock, say) cannot take the pool from everyone else.
+  const release = derivations.tryAcquire();
+  if (!release) {
+    throw new RateLimitedError("Too many sign-ins at once: try again in a moment", BUSY_RETRY_AFTER_MS);
   }
+  let user: Awaited<ReturnType<typeof db.user.findUnique>>;
+  let valid: boolean;
+  let rehashed: string | undefined;
+  try {
+    const attempt = await reserveSignInAttempt(pool, key);
+    try {
+      user = await db.user.findUnique({ where: { email: key.email } });
+    } catch (error) {
+      // An attempt that never got its password checked is not a failure.
+      await withdrawSignInAttempt(pool, attempt).catch(() => {});
+      throw error;
+    }
+    const verification = await verifyPasswordInSlot(password, user?.passwordHash ?? null, config.PASSWORD_HASH_N);
+    valid = verification.valid && user !== null;
+    if (valid && verification.stale) rehashed = await hashPasswordInSlot(password, config.PASSWORD_HASH_N);
+  } finally {
+    release();
+  }
+  if (!user || !valid) return null; // the attempt stays recorded as a failure
+  await forgiveSignInPair(pool, key);
+  if (rehashed) {
+    // Unless the password changed meanwhile.
+    await db.user.updateMany({
+      where: { id: user.id, passwordHash: user.passwordHash },
+      data: { passwordHash: rehashed },
+    });
+  }
+  return { id: user.id, email: user.email, role: user.role === "admin" ? "admin" : "user" };
 }

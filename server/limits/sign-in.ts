@@ -37,10 +37,21 @@ export interface SignInKey {
   address: string;
 }
 
-/** The key failures are counted under: the email as accounts store it, the address in one spelling. */
+/**
+ * The key failures are counted under: the email as accounts store it, and the
+ * address in one spelling (::ffff:a.b.c.d is a.b.c.d). An IPv6 client counts
+ * by its /64: one host is normally handed a whole /64, and could otherwise
+ * take a fresh address for every five attempts.
+ */
 export function signInKey(email: string, address: string | undefined): SignInKey {
   let normalized = address ?? "unknown";
-  if (ipaddr.isValid(normalized)) normalized = ipaddr.process(normalized).toString(); // ::ffff:a.b.c.d -> a.b.c.d
+  if (ipaddr.isValid(normalized)) {
+    const parsed = ipaddr.process(normalized);
+    normalized =
+      parsed.kind() === "ipv6"
+        ? `${ipaddr.IPv6.networkAddressFromCIDR(`${parsed.toString()}/64`).toString()}/64`
+        : parsed.toString();
+  }
   return { email: email.trim().toLowerCase(), address: normalized };
 }
 
@@ -55,9 +66,8 @@ const WAITS_SQL = `SELECT ${SIGN_IN_LIMITS.map(
      ORDER BY at DESC OFFSET ${limit.max - 1} LIMIT 1)::float8 AS wait${i}`,
 ).join(",\n       ")}`;
 
-/** Two lock spaces (account, address), always taken in that order, so no two attempts deadlock. */
-const LOCK_SQL =
-  "SELECT pg_advisory_xact_lock(hashtext('sign_in_account:' || $1)), pg_advisory_xact_lock(hashtext('sign_in_address:' || $2))";
+/** Two lock spaces (account: 1, address: 2; the two-key form shares nothing with one-key locks), always taken in that order, so no two attempts deadlock. */
+const LOCK_SQL = "SELECT pg_advisory_xact_lock(1, hashtext($1)), pg_advisory_xact_lock(2, hashtext($2))";
 
 /**
  * Records an attempt as a failure, or throws RateLimitedError when a limit is

@@ -113,6 +113,13 @@ describe("derivations per sign-in", () => {
     });
   });
 
+  test("a wrong password against an older, cheaper hash also runs one with the current parameters", async () => {
+    // Made with N=16384, the app's is 32768: the old hash alone would answer twice as fast as an unknown account.
+    await upsertUserWithPassword(app.app.services.db, "dormant@example.com", "dormant-pass", "user", 16_384);
+    const run = await derivationsDuring(() => statusOf(signIn("dormant@example.com", "wrong")));
+    expect(run).toEqual({ count: 2, params: current });
+  });
+
   test("a limited attempt runs none", async () => {
     const address = "192.0.2.250";
     for (let i = 0; i < 5; i++) expect(await statusOf(signIn("known@example.com", "wrong", address))).toBe(401);
@@ -165,5 +172,26 @@ describe("at most 2 derivations at once", () => {
     expect(await statusOf(first)).toBe(401);
     expect(await statusOf(second)).toBe(401);
     expect(derivations.running).toBe(0);
+  });
+
+  test("with both slots busy, a sign-in is refused before it touches the database (a flood cannot take the pool)", async () => {
+    const first = signIn("c@example.com", "wrong");
+    const second = signIn("d@example.com", "wrong");
+    await eventually(async () => held.length === 2);
+    // Hold the account's lock: a sign-in that went to the database first would wait here.
+    const blocker = await app.app.services.pool.connect();
+    try {
+      await blocker.query("BEGIN");
+      await blocker.query("SELECT pg_advisory_xact_lock(1, hashtext('busy@example.com'))");
+      const refused = await signIn("busy@example.com", "busy-pass", "192.0.2.252");
+      expect(refused.status).toBe(429);
+      await refused.body?.cancel();
+    } finally {
+      await blocker.query("ROLLBACK");
+      blocker.release();
+    }
+    for (const release of held.splice(0)) release();
+    expect(await statusOf(first)).toBe(401);
+    expect(await statusOf(second)).toBe(401);
   });
 });

@@ -148,6 +148,15 @@ test("an IPv4 address and its IPv4-mapped IPv6 spelling are one address", async 
   await expectLimited(await signIn(email, password, `::FFFF:${address}`), 15 * 60);
 });
 
+test("an IPv6 client counts by its /64: a fresh address in the same /64 is the same client", async () => {
+  const { email, password } = await newUser();
+  for (let i = 1; i <= 5; i++) expect(await statusOf(signIn(email, "wrong", `2001:db8:7::${i}`))).toBe(401);
+  await expectLimited(await signIn(email, password, "2001:db8:7::99"), 15 * 60);
+  // Another /64 is another client.
+  expect(await statusOf(signIn(email, password, "2001:db8:8::1"))).toBe(200);
+  expect(signInKey(email, "2001:DB8:7:0:1:2:3:4").address).toBe("2001:db8:7::/64");
+});
+
 describe("two server processes on one database", () => {
   let second: TestApp;
   beforeAll(async () => {
