@@ -4,11 +4,16 @@
  * (jobs.enqueue, jobs.enqueueMany, webhooks.replay, workflows.start) take one
  * enqueue token each, and email jobs an email token too; requeues, schedules
  * and later workflow steps take none. The SQL is take_rate_tokens()
- * (prisma/migrations/20261207010000_rate_buckets): one round trip per call.
+ * (prisma/migrations/20261207010000_rate_buckets). Concurrent calls in one
+ * process share one statement and one commit (a Batcher), so a busy server
+ * pays one round trip per batch of takes, not per call (measured: a take per
+ * call cost HTTP enqueue a third of its rate).
  */
+import type pg from "pg";
 import type { Config } from "../config.js";
+import { Batcher } from "../db/batcher.js";
+import { perPool } from "../db/pool.js";
 import { FieldIssuesError } from "../jobs/errors.js";
-import type { Queryable } from "../jobs/sql.js";
 import { RateLimitedError } from "./rate-limited.js";
 
 export type BucketLimits = Pick<
@@ -67,7 +72,7 @@ function bucketsFor(limits: BucketLimits, counts: JobCounts): Bucket[] {
  * refused call enqueues nothing.
  */
 export async function takeJobTokens(
-  db: Queryable,
+  pool: pg.Pool,
   ownerId: string,
   limits: BucketLimits,
   counts: JobCounts,
@@ -85,22 +90,67 @@ export async function takeJobTokens(
       })),
     );
   }
-  const { rows } = await db.query<{ retry_after_ms: number; limited_kind: string | null }>({
-    name: "typed_jobs_take_rate_tokens",
-    text: "SELECT retry_after_ms, limited_kind FROM take_rate_tokens($1, $2, $3, $4, $5)",
-    values: [
-      ownerId,
-      buckets.map((b) => b.kind),
-      buckets.map((b) => b.count),
-      buckets.map((b) => b.perMinute / 60_000),
-      buckets.map((b) => b.burst),
-    ],
-  });
-  const retryAfterMs = rows[0]?.retry_after_ms ?? 0;
+  const answer = await takeBatcher(pool).submit({ ownerId, buckets });
+  const retryAfterMs = answer.retry_after_ms;
   if (retryAfterMs <= 0) return;
-  const limited = buckets.find((b) => b.kind === rows[0]?.limited_kind) ?? (buckets[0] as Bucket);
+  const limited = buckets.find((b) => b.kind === answer.limited_kind) ?? (buckets[0] as Bucket);
   throw new RateLimitedError(
     `Too many ${limited.noun}: ${limited.rateName} is ${limited.perMinute} a minute, in bursts of up to ${limited.burst} (${limited.burstName})`,
     retryAfterMs,
   );
 }
+
+interface TakeRequest {
+  ownerId: string;
+  buckets: Bucket[];
+}
+interface TakeAnswer {
+  retry_after_ms: number;
+  limited_kind: string | null;
+}
+
+/** A Postgres array literal of plain values (kinds are fixed words, numbers are numbers). */
+const arrayLiteral = (values: (string | number)[]) => `{${values.join(",")}}`;
+
+/**
+ * One statement for a batch of takes, each through take_rate_tokens in turn.
+ * Requests go in owner order, and each call locks its rows in kind order, so
+ * two processes' batches lock rows in one order and cannot deadlock; should
+ * one still fail, each request runs again alone.
+ */
+const TAKE_BATCH_SQL = `
+SELECT t.retry_after_ms, t.limited_kind
+  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+       AS r(owner_id, kinds, counts, rates, bursts, i)
+ CROSS JOIN LATERAL take_rate_tokens(r.owner_id, r.kinds::text[], r.counts::float8[], r.rates::float8[], r.bursts::float8[]) AS t
+ ORDER BY r.i`;
+
+const takeBatcher = perPool(
+  (pool) =>
+    new Batcher<TakeRequest, TakeAnswer>(
+      async (requests) => {
+        const order = requests
+          .map((_, i) => i)
+          .sort((a, b) => {
+            const [x, y] = [requests[a]?.ownerId ?? "", requests[b]?.ownerId ?? ""];
+            return x < y ? -1 : x > y ? 1 : a - b;
+          });
+        const sorted = order.map((i) => requests[i] as TakeRequest);
+        const { rows } = await pool.query<TakeAnswer>({
+          name: "typed_jobs_take_rate_tokens_batch",
+          text: TAKE_BATCH_SQL,
+          values: [
+            sorted.map((r) => r.ownerId),
+            sorted.map((r) => arrayLiteral(r.buckets.map((b) => b.kind))),
+            sorted.map((r) => arrayLiteral(r.buckets.map((b) => b.count))),
+            sorted.map((r) => arrayLiteral(r.buckets.map((b) => b.perMinute / 60_000))),
+            sorted.map((r) => arrayLiteral(r.buckets.map((b) => b.burst))),
+          ],
+        });
+        const answers: TakeAnswer[] = new Array(requests.length);
+        for (const [position, i] of order.entries()) answers[i] = rows[position] as TakeAnswer;
+        return answers;
+      },
+      { slots: 2, maxBatch: 100, retryAlone: () => true },
+    ),
+);

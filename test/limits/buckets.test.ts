@@ -126,3 +126,18 @@ test("0 turns a limit off", async () => {
   expect(await tokens(id, "enqueue")).toBeUndefined();
   expect(await tokens(id, "email")).toBeUndefined();
 });
+
+test("concurrent takes share one statement (batched) and still never overdraw, across owners too", async () => {
+  const [a, b] = [await owner(), await owner()];
+  const results = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => take(i % 2 === 0 ? a : b, 1, i % 4 === 0 ? 1 : 0)),
+  );
+  const granted = (ownerId: string) => results.filter((r, i) => r.ok && (i % 2 === 0 ? a : b) === ownerId).length;
+  // Each owner asked 15 times; the enqueue burst is 10 (a's emails: 8 asked, burst 4).
+  expect(granted(b)).toBe(10);
+  expect(granted(a)).toBeLessThanOrEqual(10);
+  expect(await tokens(b, "enqueue")).toBeLessThan(1);
+  expect(await tokens(b, "enqueue")).toBeGreaterThanOrEqual(0);
+  expect(await tokens(a, "email")).toBeGreaterThanOrEqual(0);
+  for (const result of results) if (!result.ok) expect(result.retryAfterMs).toBeGreaterThan(0);
+});
