@@ -4,13 +4,13 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { derivations } from "../../server/auth/passwords.js";
 import { upsertUserWithPassword } from "../../server/auth/users.js";
-import { findChromium, launch, screenshot } from "../browser/browser.js";
+import { chromiumOrSkip, launch, screenshot } from "../browser/browser.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 
-const chromiumPath = findChromium();
+const chromiumPath = chromiumOrSkip();
 const PASSWORD = "limited horse battery";
 
-describe.skipIf(!chromiumPath && process.env.REQUIRE_BROWSER_TESTS !== "1")("sign-in page in Chromium", () => {
+describe.skipIf(!chromiumPath)("sign-in page in Chromium", () => {
   let app: TestApp;
   let browser: Browser;
   let page: Page;

@@ -19,6 +19,22 @@ export function findChromium(): string | undefined {
   }
 }
 
+/**
+ * The Chromium a browser test file drives, or undefined after a loud skip
+ * banner. With REQUIRE_BROWSER_TESTS=1 (as CI sets) a missing Chromium throws
+ * instead. Call at module level and `describe.skipIf(!chromiumPath)`.
+ */
+export function chromiumOrSkip(): string | undefined {
+  const found = findChromium();
+  if (found) return found;
+  const message = "SKIPPED: browser tests need Chromium (set CHROMIUM_PATH or apt-get install chromium)";
+  if (process.env.REQUIRE_BROWSER_TESTS === "1")
+    throw new Error(`${message}; REQUIRE_BROWSER_TESTS=1 forbids skipping`);
+  // biome-ignore lint/suspicious/noConsole: the skip must be loud in the test output
+  console.warn(`\n${"!".repeat(78)}\n${message}\n${"!".repeat(78)}\n`);
+  return undefined;
+}
+
 export async function buildClient(): Promise<void> {
   const { build } = await import("vite");
   // Vite derives import.meta.env.DEV from NODE_ENV, which vitest sets to "test".

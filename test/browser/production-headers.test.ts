@@ -6,16 +6,9 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { upsertUserWithPassword } from "../../server/auth/users.js";
 import { startTestApp, type TestApp } from "../support/app.js";
-import { findChromium, launch, screenshot, watchConsole } from "./browser.js";
+import { chromiumOrSkip, launch, screenshot, watchConsole } from "./browser.js";
 
-const chromiumPath = findChromium();
-if (!chromiumPath) {
-  const message = "SKIPPED: browser tests need Chromium (set CHROMIUM_PATH or apt-get install chromium)";
-  if (process.env.REQUIRE_BROWSER_TESTS === "1")
-    throw new Error(`${message}; REQUIRE_BROWSER_TESTS=1 forbids skipping`);
-  // biome-ignore lint/suspicious/noConsole: the skip must be loud in the test output
-  console.warn(`\n${"!".repeat(78)}\n${message}\n${"!".repeat(78)}\n`);
-}
+const chromiumPath = chromiumOrSkip();
 
 const PASSWORD = "production headers pass";
 

@@ -7,12 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { upsertUserWithPassword } from "../../server/auth/users.js";
 import { streamLimiter } from "../../server/limits/streams.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
-import { findChromium, launch, screenshot } from "./browser.js";
+import { chromiumOrSkip, launch, screenshot } from "./browser.js";
 
-const chromiumPath = findChromium();
-if (!chromiumPath && process.env.REQUIRE_BROWSER_TESTS === "1") {
-  throw new Error("browser tests need Chromium (set CHROMIUM_PATH); REQUIRE_BROWSER_TESTS=1 forbids skipping");
-}
+const chromiumPath = chromiumOrSkip();
 
 const PASSWORD = "correct horse battery staple";
 
