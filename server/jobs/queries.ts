@@ -25,15 +25,28 @@ export async function findJob(db: Db, user: AuthUser, jobId: string) {
   return job;
 }
 
+/**
+ * A job with its event history, the two read so that they agree: every
+ * transition writes the row and its event in one transaction, but the row and
+ * the history are two statements, and a transition committed between them
+ * would give a row older than its events. A client that skips events it
+ * already holds would then keep the old state for good (seen in the dashboard
+ * as "pending" under a running timeline). So when the last transition in the
+ * history is not the row's state, both are read again.
+ */
 export async function getJobWithEvents(
   db: Db,
   sql: Queryable,
   user: AuthUser,
   jobId: string,
 ): Promise<JobView & { events: JobEvent[] }> {
-  const job = await findJob(db, user, jobId);
-  const events: JobEvent[] = (await jobHistory(sql, jobId)).map((e) => e.event);
-  return { ...toJobView(job), events };
+  for (let tries = 1; ; tries++) {
+    const job = await findJob(db, user, jobId);
+    const events: JobEvent[] = (await jobHistory(sql, jobId)).map((e) => e.event);
+    const last = events.findLast((e) => e.kind === "transition");
+    // A few tries: a job moving that fast settles, and a row changed without an event must not loop.
+    if (!last || last.status === job.status || tries === 5) return { ...toJobView(job), events };
+  }
 }
 
 /** Page cursor for lists ordered newest first: "<ISO time>_<uuid>". */

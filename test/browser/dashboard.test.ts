@@ -3,7 +3,7 @@
 // and a server restart the list recovers from. Screenshots land in
 // test-artifacts/screenshots (git-ignored).
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { upsertUserWithPassword } from "../../server/auth/users.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { startTestSmtpServer, type TestSmtpServer } from "../support/smtp.js";
@@ -29,6 +29,32 @@ describe.skipIf(!chromiumPath)("dashboard in Chromium", () => {
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     consoleErrors = watchConsole(page);
   }, 120_000);
+
+  // A failed step leaves what the page showed, for the CI log reader.
+  afterEach(async (context) => {
+    if (context.task.result?.state !== "fail") return;
+    await screenshot(page, `failed-${context.task.name.slice(0, 40).replace(/\W+/g, "-")}`).catch(() => {});
+    const banner = await page
+      .locator("[role=status], .banner, [role=alert]")
+      .allTextContents()
+      .catch(() => []);
+    // biome-ignore lint/suspicious/noConsole: a diagnosis for a failed browser step
+    console.warn(
+      `failed at ${page.url()}; banners: ${JSON.stringify(banner)}; console errors: ${JSON.stringify(consoleErrors)}`,
+    );
+    // What the database says, to tell a stuck worker from an event that never reached the page.
+    const pool = app.app.services.pool;
+    const jobs = await pool
+      .query("SELECT id, type, status, attempt, updated_at FROM jobs ORDER BY created_at DESC LIMIT 3")
+      .catch((error: Error) => ({ rows: [error.message] }));
+    const open = await pool
+      .query(
+        "SELECT pid, state, now() - xact_start AS open_for, left(query, 120) AS query FROM pg_stat_activity WHERE datname = current_database() AND xact_start < now() - interval '2 seconds'",
+      )
+      .catch((error: Error) => ({ rows: [error.message] }));
+    // biome-ignore lint/suspicious/noConsole: a diagnosis for a failed browser step
+    console.warn(`jobs: ${JSON.stringify(jobs.rows)}; long transactions: ${JSON.stringify(open.rows)}`);
+  });
 
   afterAll(async () => {
     await browser?.close();

@@ -30,6 +30,12 @@ export function useJob(jobId: string): UseJobResult {
   const key = trpc.jobs.get.queryKey({ jobId });
   useJobEvents((event) => {
     if (event.jobId !== jobId) return;
+    if (!queryClient.getQueryData(key)) {
+      // The job is still loading, and its read may predate this event: read it
+      // again (the fetch in flight is replaced) rather than drop the event.
+      void queryClient.invalidateQueries({ queryKey: key });
+      return;
+    }
     queryClient.setQueryData(key, (current) => {
       if (!current || current.events.some((e) => e.id === event.id)) return current;
       return { ...applyEvent(current, event), events: [...current.events, event] } as typeof current;
