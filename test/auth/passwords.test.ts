@@ -13,6 +13,7 @@ import {
 import { upsertUserWithPassword } from "../../server/auth/users.js";
 import { loadConfig } from "../../server/config.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
+import { signInFrom, statusOf } from "../support/sign-in.js";
 
 const FORMAT = /^scrypt\$(\d+)\$8\$1\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/;
 
@@ -46,17 +47,7 @@ afterAll(() => app?.close());
 
 let addresses = 0;
 function signIn(email: string, password: string, address = `192.0.2.${++addresses}`) {
-  return fetch(`${app.url}/trpc/auth.signIn`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-forwarded-for": address },
-    body: JSON.stringify({ json: { email, password } }),
-  });
-}
-
-async function statusOf(response: Promise<Response>): Promise<number> {
-  const r = await response;
-  await r.body?.cancel();
-  return r.status;
+  return signInFrom(app.url, email, password, address);
 }
 
 const storedHash = async (email: string) =>

@@ -9,6 +9,7 @@ import { upsertUserWithPassword } from "../../server/auth/users.js";
 import { RateLimitedError } from "../../server/limits/rate-limited.js";
 import { reserveSignInAttempt, signInKey } from "../../server/limits/sign-in.js";
 import { startTestApp, type TestApp } from "../support/app.js";
+import { signInFrom, statusOf } from "../support/sign-in.js";
 
 const N = "16384";
 let app: TestApp;
@@ -35,17 +36,7 @@ function newAddress(): string {
 }
 
 function signIn(email: string, password: string, address: string, url = app.url) {
-  return fetch(`${url}/trpc/auth.signIn`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-forwarded-for": address },
-    body: JSON.stringify({ json: { email, password } }),
-  });
-}
-
-async function statusOf(response: Promise<Response>): Promise<number> {
-  const r = await response;
-  await r.body?.cancel();
-  return r.status;
+  return signInFrom(url, email, password, address);
 }
 
 /** Failures recorded straight into the table (the bulk of a limit; the edge goes over HTTP). */
