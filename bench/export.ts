@@ -12,8 +12,8 @@ import path from "node:path";
 import { startEmbeddedPostgres } from "../server/db/embedded.js";
 import { migrate } from "../server/db/migrate.js";
 import { createPool, createPrisma } from "../server/db/pool.js";
-import { enqueueJobs } from "../server/jobs/enqueue.js";
-import { seedJobs } from "../server/jobs/seed.js";
+import { enqueueJobs } from "../server/lifecycle/enqueue.js";
+import { seedJobs } from "../server/lifecycle/seed.js";
 import { createLogger } from "../server/logger.js";
 
 function option(name: string, fallback: string): string {

@@ -19,7 +19,7 @@ import { loadConfig } from "../server/config.js";
 import { ensureDatabase, startEmbeddedPostgres } from "../server/db/embedded.js";
 import { migrate } from "../server/db/migrate.js";
 import { createPool } from "../server/db/pool.js";
-import { enqueueJobs } from "../server/jobs/enqueue.js";
+import { enqueueJobs } from "../server/lifecycle/enqueue.js";
 import { createLogger } from "../server/logger.js";
 import { graphileLogger } from "../server/worker/graphile-logger.js";
 import { graphileBatching } from "../server/worker/runner.js";

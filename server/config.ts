@@ -33,7 +33,7 @@ const envSchema = z.object({
     .int()
     .min(1024)
     .default(5 * 1024 * 1024),
-  /** Calls one batched tRPC request may hold; more answers 400 before any runs (server/limits/batch.ts). 0: no limit. */
+  /** Calls one batched tRPC request may hold; more answers 400 before any runs (server/http/batch-limit.ts). 0: no limit. */
   MAX_BATCH_CALLS: z.coerce.number().int().min(0).default(50),
   /** Open jobs.events streams per user in one server process; the next is refused (server/limits/streams.ts). 0: no limit. */
   MAX_STREAMS_PER_USER: z.coerce.number().int().min(0).default(20),

@@ -1,6 +1,6 @@
 /**
  * Job states and the transitions between them, as data. The server's guarded
- * writes (server/jobs/transitions.ts) take their legal source states from here
+ * writes (server/lifecycle/transitions.ts) take their legal source states from here
  * and the UI asks `canTransition`, so an illegal move is an error, never a
  * silent overwrite.
  */

@@ -12,7 +12,7 @@ import {
   splitLink,
 } from "@trpc/client";
 import { createTRPCContext } from "@trpc/tanstack-react-query";
-import type { AppRouter } from "../../server/routers/_app.js";
+import type { AppRouter } from "../../server/http/routers/_app.js";
 import { transformer } from "../../shared/transformer.js";
 
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();

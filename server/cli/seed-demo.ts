@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { loadConfig } from "../config.js";
 import { openDatabase } from "../db/open.js";
-import { seedJobs } from "../jobs/seed.js";
+import { seedJobs } from "../lifecycle/seed.js";
 import { createLogger } from "../logger.js";
 
 function option(name: string): string | undefined {

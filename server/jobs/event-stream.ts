@@ -2,7 +2,7 @@
  * One caller's stream of job events (jobs.events): first what came after
  * lastEventId (the backfill, read from the log), then the hub's live events,
  * each exactly once and in cursor order. Both the tRPC procedure and the
- * hand-written SSE route (server/event-stream-route.ts) iterate this.
+ * hand-written SSE route (server/http/event-stream-route.ts) iterate this.
  */
 import { TRPCError } from "@trpc/server";
 import type pg from "pg";
@@ -10,8 +10,8 @@ import { z } from "zod";
 import type { JobEvent } from "../../shared/events.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
+import { JobNotFoundError } from "../errors.js";
 import type { StreamLimiter } from "../limits/streams.js";
-import { JobNotFoundError } from "./errors.js";
 import {
   type EventHub,
   type EventScope,

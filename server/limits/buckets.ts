@@ -13,7 +13,7 @@ import type pg from "pg";
 import type { Config } from "../config.js";
 import { Batcher } from "../db/batcher.js";
 import { perPool } from "../db/pool.js";
-import { FieldIssuesError } from "../jobs/errors.js";
+import { FieldIssuesError } from "../errors.js";
 import { RateLimitedError } from "./rate-limited.js";
 
 export type BucketLimits = Pick<

@@ -2,7 +2,7 @@
  * The one error every limit throws (enqueue and email buckets, sign-in
  * attempts, event streams). tRPC answers it TOO_MANY_REQUESTS with
  * `error.data.retryAfterMs`; HTTP answers 429 with `Retry-After: <seconds>`
- * when every call in the request was limited (server/trpc.ts, server/app.ts).
+ * when every call in the request was limited (server/http/trpc.ts, server/app.ts).
  */
 export class RateLimitedError extends Error {
   constructor(

@@ -15,13 +15,13 @@ import type { DlqReason } from "../../shared/states.js";
 import { withTransaction } from "../db/pool.js";
 import { isDataException, retryWhileUnavailable } from "../db/unavailable.js";
 import { type JobRow, queueAttempt } from "../jobs/sql.js";
-import { applyTransition, currentStatus, recordProgress } from "../jobs/transitions.js";
+import { type AttemptRow, recordSuccessBatched, startAttemptBatched } from "../lifecycle/batched-writes.js";
+import { applyTransition, currentStatus, recordProgress } from "../lifecycle/transitions.js";
+import { settleJob } from "../lifecycle/workflows.js";
 import type { Logger } from "../logger.js";
 import { PermanentError, TransientError } from "../tasks/errors.js";
 import { taskFor } from "../tasks/index.js";
 import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
-import { settleJob } from "../workflows/engine.js";
-import { type AttemptRow, recordSuccessBatched, startAttemptBatched } from "./batched-writes.js";
 
 const PROGRESS_INTERVAL_MS = 250;
 
@@ -187,7 +187,7 @@ function fail(
 /**
  * Records an attempt's result. A plain job joins this process's batch of
  * writes; a workflow step settles in a transaction that also releases the
- * steps waiting for it (server/workflows/engine.ts).
+ * steps waiting for it (server/lifecycle/workflows.ts).
  */
 export async function recordSuccess(pool: TaskServices["pool"], job: AttemptRow, result: unknown): Promise<boolean> {
   if (!job.workflow_id) return recordSuccessBatched(pool, job.id, job.fence, result);

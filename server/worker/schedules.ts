@@ -14,7 +14,7 @@ import { type ParsedCronItem, parseCronItems, type TaskList } from "graphile-wor
 import type pg from "pg";
 import type { JobType } from "../../shared/jobs.js";
 import type { Config } from "../config.js";
-import { enqueueJobs } from "../jobs/enqueue.js";
+import { enqueueJobs } from "../lifecycle/enqueue.js";
 import { type ScheduledTask, scheduledTasks } from "../tasks/housekeeping.js";
 import { tasks } from "../tasks/index.js";
 import type { JobSchedule, TaskDefinition } from "../tasks/types.js";

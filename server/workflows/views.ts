@@ -10,10 +10,10 @@ import type {
   WorkflowView,
 } from "../../shared/workflows.js";
 import type { AuthUser } from "../auth/tokens.js";
-import { WorkflowNotFoundError } from "../jobs/errors.js";
+import { WorkflowNotFoundError } from "../errors.js";
 import { encodePageCursor, ownerScope } from "../jobs/queries.js";
+import { readSteps, type StepRow, treeOf, type WorkflowRow } from "../lifecycle/workflows.js";
 import { children, type Node } from "./define.js";
-import { readSteps, type StepRow, treeOf, type WorkflowRow } from "./engine.js";
 
 /** Stored "running" reads as pending until one of its steps has started. */
 function reportedStatus(row: WorkflowRow, anyStarted: boolean): WorkflowStatus {

@@ -6,8 +6,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { z } from "zod";
+import { appRouter } from "../../server/http/routers/_app.js";
 import { encodePageCursor } from "../../server/jobs/queries.js";
-import { appRouter } from "../../server/routers/_app.js";
 import { transformer } from "../../shared/transformer.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { AppRouter } from "../../server/routers/_app.js";
+import type { AppRouter } from "../../server/http/routers/_app.js";
 import type { EnqueueItem } from "../../shared/jobs.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 

@@ -1,4 +1,4 @@
-// jobs.enqueue's own route (server/enqueue-route.ts) against tRPC's answer to
+// jobs.enqueue's own route (server/http/enqueue-route.ts) against tRPC's answer to
 // the same request over real HTTP: the same status, headers and JSON. A body
 // sent chunked (no content-length) is left to tRPC, which is how each test
 // gets tRPC's answer to compare; tRPC answers chunked, the route with a length.

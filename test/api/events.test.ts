@@ -3,7 +3,7 @@
 // whose transactions commit out of id order.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { withTransaction } from "../../server/db/pool.js";
-import { applyTransition } from "../../server/jobs/transitions.js";
+import { applyTransition } from "../../server/lifecycle/transitions.js";
 import type { JobEvent } from "../../shared/events.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { emailItem, gate, sleep } from "../support/fixtures.js";

@@ -2,7 +2,7 @@
 // filters; and jobs.enqueueMany: ids in input order, batches up to 10,000.
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { AppRouter } from "../../server/routers/_app.js";
+import type { AppRouter } from "../../server/http/routers/_app.js";
 import type { EnqueueItem } from "../../shared/jobs.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 

@@ -6,8 +6,8 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { enqueueJobs } from "../../server/jobs/enqueue.js";
-import { overviewQueries } from "../../server/routers/stats.js";
+import { overviewQueries } from "../../server/http/routers/stats.js";
+import { enqueueJobs } from "../../server/lifecycle/enqueue.js";
 import { listWorkflowsQuery } from "../../server/workflows/views.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { emailItem, makeUser } from "../support/fixtures.js";

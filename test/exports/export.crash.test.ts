@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { seedJobs } from "../../server/jobs/seed.js";
+import { seedJobs } from "../../server/lifecycle/seed.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 
 let app: TestApp;

@@ -5,7 +5,7 @@
 import fs from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { seedJobs } from "../../server/jobs/seed.js";
+import { seedJobs } from "../../server/lifecycle/seed.js";
 import { cleanupExports } from "../../server/tasks/housekeeping.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { rejection } from "../support/fixtures.js";

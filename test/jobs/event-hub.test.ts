@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { EventHub } from "../../server/jobs/event-hub.js";
 import { compareCursors, type ScopedEvent } from "../../server/jobs/event-log.js";
-import { seedJobs } from "../../server/jobs/seed.js";
 import { EVENTS_CHANNEL } from "../../server/jobs/sql.js";
+import { seedJobs } from "../../server/lifecycle/seed.js";
 import { createLogger } from "../../server/logger.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { makeUser } from "../support/fixtures.js";

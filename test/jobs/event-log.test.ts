@@ -2,7 +2,6 @@
 // and cursor encoding.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { withTransaction } from "../../server/db/pool.js";
-import { enqueueJobs } from "../../server/jobs/enqueue.js";
 import {
   compareCursors,
   decodeCursor,
@@ -11,6 +10,7 @@ import {
   jobHistory,
   START,
 } from "../../server/jobs/event-log.js";
+import { enqueueJobs } from "../../server/lifecycle/enqueue.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { emailItem, gate, makeUser } from "../support/fixtures.js";
 

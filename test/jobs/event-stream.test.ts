@@ -4,10 +4,10 @@
 // leaves while its stream opens leaves nothing subscribed (either stream).
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { AuthUser } from "../../server/auth/tokens.js";
-import { enqueueJobs } from "../../server/jobs/enqueue.js";
 import { EventHub, MAX_BUFFERED, SubscriberOverflowError } from "../../server/jobs/event-hub.js";
 import { jobHistory, type ScopedEvent } from "../../server/jobs/event-log.js";
 import { type EventSink, followJobEvents, jobEventStream } from "../../server/jobs/event-stream.js";
+import { enqueueJobs } from "../../server/lifecycle/enqueue.js";
 import { createLogger } from "../../server/logger.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { emailItem, makeUser } from "../support/fixtures.js";

@@ -11,7 +11,7 @@ import {
 } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { batchLimits } from "../../client/src/trpc.js";
-import type { AppRouter } from "../../server/routers/_app.js";
+import type { AppRouter } from "../../server/http/routers/_app.js";
 import { transformer } from "../../shared/transformer.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { emailItem } from "../support/fixtures.js";

@@ -5,7 +5,7 @@
 // Elapsed time is made by moving a bucket's updated_at back, never by waiting;
 // rates of one token a minute leave seconds of slack for a slow machine.
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { FieldIssuesError } from "../../server/jobs/errors.js";
+import { FieldIssuesError } from "../../server/errors.js";
 import { type BucketLimits, takeJobTokens } from "../../server/limits/buckets.js";
 import { RateLimitedError } from "../../server/limits/rate-limited.js";
 import { openTestDb, type TestDb } from "../support/db.js";

@@ -3,14 +3,14 @@
 // and enqueues nothing; a batch is 429 only when every call in it was
 // limited; enqueueMany counts each job and one bigger than the burst is a 400
 // naming `jobs`; webhooks.replay and workflows.start count, requeues do not;
-// and jobs.enqueue's own route (server/enqueue-route.ts) answers a limited call
+// and jobs.enqueue's own route (server/http/enqueue-route.ts) answers a limited call
 // as tRPC does, Retry-After included. Each test has its own user: buckets are
 // per user.
 import http from "node:http";
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { enqueueJobs } from "../../server/jobs/enqueue.js";
-import type { AppRouter } from "../../server/routers/_app.js";
+import type { AppRouter } from "../../server/http/routers/_app.js";
+import { enqueueJobs } from "../../server/lifecycle/enqueue.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 
 // Burst 5 jobs (3 of them emails); one token a minute, so nothing refills during a test.

@@ -6,8 +6,8 @@
 import http from "node:http";
 import type { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { AppRouter } from "../../server/http/routers/_app.js";
 import { streamLimiter } from "../../server/limits/streams.js";
-import type { AppRouter } from "../../server/routers/_app.js";
 import { transformer } from "../../shared/transformer.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { emailItem } from "../support/fixtures.js";

@@ -10,8 +10,8 @@ import { EventSource } from "eventsource";
 import { type RunningApp, type StartOptions, startApp } from "../../server/app.js";
 import { issueToken } from "../../server/auth/tokens.js";
 import { loadConfig } from "../../server/config.js";
+import type { AppRouter } from "../../server/http/routers/_app.js";
 import { createLogger } from "../../server/logger.js";
-import type { AppRouter } from "../../server/routers/_app.js";
 import { transformer } from "../../shared/transformer.js";
 import { createTestDatabase } from "./db.js";
 

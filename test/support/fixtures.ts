@@ -3,7 +3,7 @@ import type pg from "pg";
 import type { AuthUser } from "../../server/auth/tokens.js";
 import { loadConfig } from "../../server/config.js";
 import type { Db } from "../../server/db/pool.js";
-import { enqueueJobs } from "../../server/jobs/enqueue.js";
+import { enqueueJobs } from "../../server/lifecycle/enqueue.js";
 import { createLogger } from "../../server/logger.js";
 import { systemNetwork } from "../../server/webhooks/network.js";
 import type { AttemptDeps } from "../../server/worker/run-attempt.js";

@@ -4,10 +4,10 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Batcher } from "../../server/db/batcher.js";
 import { createPool } from "../../server/db/pool.js";
-import { Doorbell } from "../../server/jobs/doorbell.js";
 import { jobHistory } from "../../server/jobs/event-log.js";
 import { EVENTS_CHANNEL, type JobRow } from "../../server/jobs/sql.js";
-import { recordSuccessBatched, startAttemptBatched, writeBatch } from "../../server/worker/batched-writes.js";
+import { recordSuccessBatched, startAttemptBatched, writeBatch } from "../../server/lifecycle/batched-writes.js";
+import { Doorbell } from "../../server/lifecycle/doorbell.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { enqueueOne, gate, makeUser, sleep } from "../support/fixtures.js";
 

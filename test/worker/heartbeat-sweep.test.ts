@@ -4,8 +4,8 @@
 // sweep that fails partway leaves the dead process to a later one.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { writeBatch } from "../../server/lifecycle/batched-writes.js";
 import { createLogger } from "../../server/logger.js";
-import { writeBatch } from "../../server/worker/batched-writes.js";
 import { Heartbeat } from "../../server/worker/heartbeat.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { enqueueOne, makeUser, sleep } from "../support/fixtures.js";

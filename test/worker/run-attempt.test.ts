@@ -2,10 +2,10 @@
 // a real database with handlers written for each case.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { jobHistory } from "../../server/jobs/event-log.js";
+import { type AttemptRow, writeBatch } from "../../server/lifecycle/batched-writes.js";
 import { emailTask } from "../../server/tasks/email.js";
 import { PermanentError } from "../../server/tasks/errors.js";
 import type { TaskDefinition } from "../../server/tasks/types.js";
-import { type AttemptRow, writeBatch } from "../../server/worker/batched-writes.js";
 import { CANCEL_CHANNEL, CancellationListener } from "../../server/worker/cancellations.js";
 import { recordCrashedAttempt, recordSuccess, runAttempt, ShutdownError } from "../../server/worker/run-attempt.js";
 import type { JobType } from "../../shared/jobs.js";

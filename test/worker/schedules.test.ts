@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { run } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startWorkflow } from "../../server/lifecycle/workflows.js";
 import { createLogger } from "../../server/logger.js";
 import { emailTask } from "../../server/tasks/email.js";
 import {
@@ -24,7 +25,6 @@ import {
   nextRunAfter,
   SCHEDULER_EMAIL,
 } from "../../server/worker/schedules.js";
-import { startWorkflow } from "../../server/workflows/engine.js";
 import type { JobType } from "../../shared/jobs.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { openTestDb, type TestDb } from "../support/db.js";

@@ -5,8 +5,8 @@
 import type pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { AuthUser } from "../../server/auth/tokens.js";
-import { enqueueJobs } from "../../server/jobs/enqueue.js";
 import { decodePageCursor } from "../../server/jobs/queries.js";
+import { enqueueJobs } from "../../server/lifecycle/enqueue.js";
 import { listWorkflows } from "../../server/workflows/views.js";
 import type { WorkflowStatus } from "../../shared/workflows.js";
 import { openTestDb, type TestDb } from "../support/db.js";

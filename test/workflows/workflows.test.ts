@@ -3,8 +3,8 @@
 // progress and events clients see; failure, cancel and resume.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { z } from "zod";
+import { startWorkflow } from "../../server/lifecycle/workflows.js";
 import { defineWorkflow } from "../../server/workflows/define.js";
-import { startWorkflow } from "../../server/workflows/engine.js";
 import { registerWorkflow } from "../../server/workflows/index.js";
 import type { JobResult } from "../../shared/jobs.js";
 import type { WorkflowView } from "../../shared/workflows.js";

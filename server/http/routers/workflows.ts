@@ -1,14 +1,14 @@
 /** workflows.*: start a declared workflow with its typed input, read, list and cancel. Scoped to the caller. */
 import { z } from "zod";
-import { workflowStartSchema, workflowStatuses } from "../../shared/workflows.js";
-import { decodePageCursor, ownerScope } from "../jobs/queries.js";
-import { takeJobTokens } from "../limits/buckets.js";
+import { workflowStartSchema, workflowStatuses } from "../../../shared/workflows.js";
+import { decodePageCursor, ownerScope } from "../../jobs/queries.js";
+import { cancelWorkflow, startWorkflow } from "../../lifecycle/workflows.js";
+import { takeJobTokens } from "../../limits/buckets.js";
+import { buildTree } from "../../workflows/define.js";
+import { workflowFor, workflows } from "../../workflows/index.js";
+import { plan } from "../../workflows/plan.js";
+import { getWorkflow, listWorkflows } from "../../workflows/views.js";
 import { authedProcedure, router } from "../trpc.js";
-import { buildTree } from "../workflows/define.js";
-import { cancelWorkflow, startWorkflow } from "../workflows/engine.js";
-import { workflowFor, workflows } from "../workflows/index.js";
-import { plan } from "../workflows/plan.js";
-import { getWorkflow, listWorkflows } from "../workflows/views.js";
 import { pageInput } from "./jobs.js";
 
 const workflowIdInput = z.object({ workflowId: z.uuid() });

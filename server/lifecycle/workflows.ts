@@ -21,14 +21,14 @@ import type pg from "pg";
 import { isTerminal, type JobStatus } from "../../shared/states.js";
 import type { WorkflowStatus } from "../../shared/workflows.js";
 import { withTransaction } from "../db/pool.js";
-import { insertStepJobs } from "../jobs/enqueue.js";
-import { FieldIssuesError, WorkflowConflictError, WorkflowNotFoundError } from "../jobs/errors.js";
+import { FieldIssuesError, WorkflowConflictError, WorkflowNotFoundError } from "../errors.js";
 import { EVENTS_CHANNEL, type JobRow } from "../jobs/sql.js";
-import { applyTransition, type TransitionSpec } from "../jobs/transitions.js";
 import { CANCEL_CHANNEL } from "../worker/cancellations.js";
-import { buildTree, type Node, tasksOf, WorkflowShapeError } from "./define.js";
-import { workflowFor } from "./index.js";
-import { plan, type TaskState } from "./plan.js";
+import { buildTree, type Node, tasksOf, WorkflowShapeError } from "../workflows/define.js";
+import { workflowFor } from "../workflows/index.js";
+import { plan, type TaskState } from "../workflows/plan.js";
+import { insertStepJobs } from "./enqueue.js";
+import { applyTransition, type TransitionSpec } from "./transitions.js";
 
 /** A workflow row as stored. */
 export interface WorkflowRow {

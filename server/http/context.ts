@@ -4,14 +4,14 @@
  */
 import { TRPCError } from "@trpc/server";
 import type pg from "pg";
-import { type AuthUser, authenticate, sessionCookie, type TokenCache, tokenFromHeaders } from "./auth/tokens.js";
-import type { Config } from "./config.js";
-import type { Db } from "./db/pool.js";
-import { isDatabaseUnavailable } from "./db/unavailable.js";
-import type { EventHub } from "./jobs/event-hub.js";
-import type { Logger } from "./logger.js";
-import { type MutationRequest, type Refusal, refuseCrossSiteMutation } from "./security/cross-site.js";
-import type { Network } from "./tasks/types.js";
+import { type AuthUser, authenticate, sessionCookie, type TokenCache, tokenFromHeaders } from "../auth/tokens.js";
+import type { Config } from "../config.js";
+import type { Db } from "../db/pool.js";
+import { isDatabaseUnavailable } from "../db/unavailable.js";
+import type { EventHub } from "../jobs/event-hub.js";
+import type { Logger } from "../logger.js";
+import { type MutationRequest, type Refusal, refuseCrossSiteMutation } from "../security/cross-site.js";
+import type { Network } from "../tasks/types.js";
 
 /** Long-lived services, built once per process. */
 export interface AppServices {

@@ -18,8 +18,8 @@ import { statusesLeadingTo } from "../../shared/states.js";
 import { Batcher } from "../db/batcher.js";
 import { perPool } from "../db/pool.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
-import { doorbellFor } from "../jobs/doorbell.js";
 import type { JobRow } from "../jobs/sql.js";
+import { doorbellFor } from "./doorbell.js";
 
 export type WriteRequest =
   | { kind: "start"; jobId: string; processId: string | null }

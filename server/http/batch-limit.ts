@@ -14,8 +14,8 @@ import { TRPCError } from "@trpc/server";
 import { getErrorShape, getHTTPStatusCode } from "@trpc/server/unstable-core-do-not-import";
 import type express from "express";
 import { transformer } from "../../shared/transformer.js";
-import { type AppServices, createContextInner } from "../context.js";
-import { appRouter } from "../routers/_app.js";
+import { type AppServices, createContextInner } from "./context.js";
+import { appRouter } from "./routers/_app.js";
 
 export function batchLimit(services: AppServices): express.RequestHandler {
   const max = services.config.MAX_BATCH_CALLS;

@@ -5,9 +5,8 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError, type z } from "zod";
-import { transformer } from "../shared/transformer.js";
-import type { Context } from "./context.js";
-import { isDatabaseUnavailable, isDataException } from "./db/unavailable.js";
+import { transformer } from "../../shared/transformer.js";
+import { isDatabaseUnavailable, isDataException } from "../db/unavailable.js";
 import {
   FieldIssuesError,
   IdempotencyConflictError,
@@ -15,10 +14,11 @@ import {
   JobNotFoundError,
   WorkflowConflictError,
   WorkflowNotFoundError,
-} from "./jobs/errors.js";
-import { RateLimitedError, rateLimitOf } from "./limits/rate-limited.js";
-import { inputIssues } from "./security/input-shape.js";
-import { EndpointNotFoundError } from "./webhooks/endpoints.js";
+} from "../errors.js";
+import { RateLimitedError, rateLimitOf } from "../limits/rate-limited.js";
+import { inputIssues } from "../security/input-shape.js";
+import { EndpointNotFoundError } from "../webhooks/endpoints.js";
+import type { Context } from "./context.js";
 
 const t = initTRPC.context<Context>().create({
   transformer,

@@ -7,10 +7,10 @@ import fs from "node:fs";
 import { Router } from "express";
 import { z } from "zod";
 import { userFromHeaders } from "../auth/tokens.js";
-import type { AppServices } from "../context.js";
+import { verifyDownloadLink } from "../exports/links.js";
 import { ownerScope } from "../jobs/queries.js";
-import { badParamEncoding } from "../rest.js";
-import { verifyDownloadLink } from "./links.js";
+import type { AppServices } from "./context.js";
+import { badParamEncoding } from "./rest.js";
 
 const CONTENT_TYPES = { csv: "text/csv; charset=utf-8", ndjson: "application/x-ndjson" } as const;
 

@@ -4,11 +4,11 @@
  */
 import { type ErrorRequestHandler, Router } from "express";
 import { z } from "zod";
-import type { JobStatus } from "../shared/states.js";
-import { isTerminal } from "../shared/states.js";
-import { userFromHeaders } from "./auth/tokens.js";
+import type { JobStatus } from "../../shared/states.js";
+import { isTerminal } from "../../shared/states.js";
+import { userFromHeaders } from "../auth/tokens.js";
+import { ownerScope } from "../jobs/queries.js";
 import type { AppServices } from "./context.js";
-import { ownerScope } from "./jobs/queries.js";
 
 /**
  * Express decodes a route's parameters before any handler runs, and bad

@@ -1,9 +1,16 @@
 /** dlq.*: the dead-letter queue, for owners (their jobs) and admins (everyone's). */
 import { z } from "zod";
-import { dlqReasons } from "../../shared/states.js";
-import { type DlqSelection, discardJob, discardMany, MAX_BULK, requeueJob, requeueMany } from "../jobs/actions.js";
-import { decodePageCursor, listDeadLetters } from "../jobs/queries.js";
-import { toJobView } from "../jobs/serialize.js";
+import { dlqReasons } from "../../../shared/states.js";
+import { decodePageCursor, listDeadLetters } from "../../jobs/queries.js";
+import { toJobView } from "../../jobs/serialize.js";
+import {
+  type DlqSelection,
+  discardJob,
+  discardMany,
+  MAX_BULK,
+  requeueJob,
+  requeueMany,
+} from "../../lifecycle/actions.js";
 import { authedProcedure, router } from "../trpc.js";
 import { jobIdInput, pageInput } from "./jobs.js";
 

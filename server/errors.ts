@@ -1,8 +1,8 @@
 /**
  * Errors raised by job operations, each mapped to one tRPC code by the router
- * (see server/trpc.ts): a client can switch on the code.
+ * (see server/http/trpc.ts): a client can switch on the code.
  */
-import type { JobStatus } from "../../shared/states.js";
+import type { JobStatus } from "../shared/states.js";
 
 /** The job does not exist or is not the caller's (indistinguishable on purpose). */
 export class JobNotFoundError extends Error {

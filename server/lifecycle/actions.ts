@@ -10,12 +10,12 @@ import type { DlqReason, JobStatus } from "../../shared/states.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import { withTransaction } from "../db/pool.js";
+import { IllegalTransitionError, WorkflowConflictError } from "../errors.js";
+import { findJob, ownerScope } from "../jobs/queries.js";
+import { queueAttempt } from "../jobs/sql.js";
 import { taskFor } from "../tasks/index.js";
-import { cancelJobIn, changeStep } from "../workflows/engine.js";
-import { IllegalTransitionError, WorkflowConflictError } from "./errors.js";
-import { findJob, ownerScope } from "./queries.js";
-import { queueAttempt } from "./sql.js";
 import { applyTransition, currentStatus } from "./transitions.js";
+import { cancelJobIn, changeStep } from "./workflows.js";
 
 async function conflict(pool: pg.Pool, jobId: string, action: string): Promise<never> {
   const status = (await currentStatus(pool, jobId)) ?? ("unknown" as JobStatus);

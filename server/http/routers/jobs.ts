@@ -1,14 +1,14 @@
 /** jobs.*: enqueue, read, act on and stream jobs. Every call is scoped to the caller. */
 import { tracked } from "@trpc/server";
 import { z } from "zod";
-import { enqueueItemSchema, enqueueManySchema, storableText } from "../../shared/jobs.js";
-import { jobStatuses } from "../../shared/states.js";
-import { cancelJob, requeueJob } from "../jobs/actions.js";
-import { enqueueJobs } from "../jobs/enqueue.js";
-import { eventsInput, jobEventStream } from "../jobs/event-stream.js";
-import { decodePageCursor, getJobWithEvents, listJobs, pageCursorInput } from "../jobs/queries.js";
-import { toJobView } from "../jobs/serialize.js";
-import { streamLimiter } from "../limits/streams.js";
+import { enqueueItemSchema, enqueueManySchema, storableText } from "../../../shared/jobs.js";
+import { jobStatuses } from "../../../shared/states.js";
+import { eventsInput, jobEventStream } from "../../jobs/event-stream.js";
+import { decodePageCursor, getJobWithEvents, listJobs, pageCursorInput } from "../../jobs/queries.js";
+import { toJobView } from "../../jobs/serialize.js";
+import { cancelJob, requeueJob } from "../../lifecycle/actions.js";
+import { enqueueJobs } from "../../lifecycle/enqueue.js";
+import { streamLimiter } from "../../limits/streams.js";
 import { authedProcedure, router } from "../trpc.js";
 
 export const jobIdInput = z.object({ jobId: z.uuid() });
@@ -87,7 +87,7 @@ export const jobsRouter = router({
     // backfilled from the log.
     .use(({ ctx, next }) => next({ ctx: { streamFrom: ctx.hub.currentHead() } }))
     .subscription(async function* ({ ctx, input, signal }) {
-      // The same stream the hand-written SSE route serves (server/event-stream-route.ts).
+      // The same stream the hand-written SSE route serves (server/http/event-stream-route.ts).
       // Counted against MAX_STREAMS_PER_USER with the route's streams (one count per process).
       const deps = { ...ctx, streams: streamLimiter(ctx) };
       for await (const batch of jobEventStream(deps, input, ctx.streamFrom, signal)) {

@@ -25,9 +25,9 @@ import {
   type TRPCError,
 } from "@trpc/server/unstable-core-do-not-import";
 import type express from "express";
-import { transformer } from "../shared/transformer.js";
+import { transformer } from "../../shared/transformer.js";
+import { retryAfterSeconds } from "../limits/rate-limited.js";
 import { type AppServices, type Context, createRequestContext } from "./context.js";
-import { retryAfterSeconds } from "./limits/rate-limited.js";
 import { appRouter } from "./routers/_app.js";
 import { createCallerFactory } from "./trpc.js";
 

@@ -1,8 +1,8 @@
 /** auth.*: password sign-in that sets the tj_session cookie, sign-out, and who am I. */
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
-import { issueSession, revokeToken } from "../auth/tokens.js";
-import { signInWithPassword } from "../auth/users.js";
+import { issueSession, revokeToken } from "../../auth/tokens.js";
+import { signInWithPassword } from "../../auth/users.js";
 import { authedProcedure, publicProcedure, router } from "../trpc.js";
 
 export const authRouter = router({

@@ -1,7 +1,7 @@
 // Guarded writes: an illegal transition or a stale fencing token matches no
 // row and changes nothing, never a silent overwrite.
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { applyTransition, recordProgress } from "../../server/jobs/transitions.js";
+import { applyTransition, recordProgress } from "../../server/lifecycle/transitions.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { enqueueOne, makeUser } from "../support/fixtures.js";
 

@@ -7,9 +7,9 @@
  * GET /dev/webhooks/:name lists what arrived. Kept in memory, per process.
  */
 import express, { Router } from "express";
-import type { AppServices } from "../context.js";
-import { signingSecrets } from "./endpoints.js";
-import { verifyWebhook } from "./verify.js";
+import { signingSecrets } from "../webhooks/endpoints.js";
+import { verifyWebhook } from "../webhooks/verify.js";
+import type { AppServices } from "./context.js";
 
 export interface ReceivedDelivery {
   id: string;

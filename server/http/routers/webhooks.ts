@@ -1,18 +1,18 @@
 /** webhooks.*: a user's endpoints (secrets shown once), a delivery's attempt log, and replay. */
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
-import { enqueueJobs } from "../jobs/enqueue.js";
-import { FieldIssuesError } from "../jobs/errors.js";
-import { findJob } from "../jobs/queries.js";
-import { authedProcedure, router } from "../trpc.js";
+import { FieldIssuesError } from "../../errors.js";
+import { findJob } from "../../jobs/queries.js";
+import { enqueueJobs } from "../../lifecycle/enqueue.js";
 import {
   createEndpoint,
   findEndpoint,
   rotateSecret,
   SecretRotationForbiddenError,
   toEndpointView,
-} from "../webhooks/endpoints.js";
-import { UnsafeTargetError } from "../webhooks/ssrf.js";
+} from "../../webhooks/endpoints.js";
+import { UnsafeTargetError } from "../../webhooks/ssrf.js";
+import { authedProcedure, router } from "../trpc.js";
 import { jobIdInput } from "./jobs.js";
 
 const idInput = z.object({ id: z.uuid() });

@@ -22,13 +22,13 @@
  */
 import { getErrorShape, getTRPCErrorFromUnknown, isAbortError } from "@trpc/server/unstable-core-do-not-import";
 import type express from "express";
-import type { JobEvent } from "../shared/events.js";
-import { userFromHeaders } from "./auth/tokens.js";
+import type { JobEvent } from "../../shared/events.js";
+import { userFromHeaders } from "../auth/tokens.js";
+import type { ScopedEvent } from "../jobs/event-log.js";
+import { type EventsInput, eventsInput, followJobEvents } from "../jobs/event-stream.js";
+import { streamLimiter } from "../limits/streams.js";
 import type { AppServices } from "./context.js";
 import { createContextInner } from "./context.js";
-import type { ScopedEvent } from "./jobs/event-log.js";
-import { type EventsInput, eventsInput, followJobEvents } from "./jobs/event-stream.js";
-import { streamLimiter } from "./limits/streams.js";
 import { appRouter } from "./routers/_app.js";
 
 const PATH = "/jobs.events";
