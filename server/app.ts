@@ -28,7 +28,7 @@ import { retryAfterSeconds } from "./limits/rate-limited.js";
 import type { Logger } from "./logger.js";
 import { devFileGuard, protectedPaths } from "./security/dev-files.js";
 import { securityHeaders } from "./security/headers.js";
-import type { Network } from "./tasks/types.js";
+import type { Network } from "./webhooks/network.js";
 import { systemNetwork } from "./webhooks/network.js";
 import { startWorker, type TaskTuning, type WorkerHandle } from "./worker/runner.js";
 

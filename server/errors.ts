@@ -1,6 +1,8 @@
 /**
- * Errors raised by job operations, each mapped to one tRPC code by the router
- * (see server/http/trpc.ts): a client can switch on the code.
+ * The errors every layer may throw. Job operations' errors are each mapped to
+ * one tRPC code (server/http/trpc.ts), so a client can switch on the code;
+ * PermanentError and TransientError are what a task throws to steer the
+ * worker (anything else is transient and retried).
  */
 import type { JobStatus } from "../shared/states.js";
 
@@ -64,5 +66,28 @@ export class WorkflowConflictError extends Error {
   constructor(workflowId: string, status: string, action: string) {
     super(`Cannot ${action} workflow ${workflowId}: it is ${status}`);
     this.name = "WorkflowConflictError";
+  }
+}
+
+// ---- Thrown by tasks, read by the worker (server/worker/) ----
+
+/** A failure that no retry can fix (bad recipient, 4xx from a webhook target): fail now. */
+export class PermanentError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PermanentError";
+  }
+}
+
+/**
+ * Explicitly transient (the default for any other error). `retryAfterMs` asks
+ * for the next attempt no sooner than that (an HTTP Retry-After, say).
+ */
+export class TransientError extends Error {
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options?: ErrorOptions & { retryAfterMs?: number | undefined }) {
+    super(message, options);
+    this.name = "TransientError";
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }

@@ -4,7 +4,9 @@
  * derivation in the process runs through `derivations`, which caps how many
  * run at once and counts them.
  */
+
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { MAX_PASSWORD_HASH_N } from "../config.js";
 
 export interface ScryptParams {
   n: number;
@@ -12,11 +14,6 @@ export interface ScryptParams {
   p: number;
 }
 
-/** PASSWORD_HASH_N's default: 2^17, about 0.4-0.65 s and 128 MiB per derivation. */
-export const DEFAULT_PASSWORD_HASH_N = 131_072;
-/** The lowest PASSWORD_HASH_N accepted (tests use it), and the highest (memory: 128 * N * r bytes). */
-export const MIN_PASSWORD_HASH_N = 16_384;
-export const MAX_PASSWORD_HASH_N = 1_048_576;
 const R = 8;
 const P = 1;
 const KEY_LENGTH = 32;

@@ -1,15 +1,10 @@
 /** Users with passwords, for the browser sign-in. */
 import type pg from "pg";
+import { DEFAULT_PASSWORD_HASH_N } from "../config.js";
 import type { Db } from "../db/pool.js";
 import { RateLimitedError } from "../limits/rate-limited.js";
 import { forgiveSignInPair, reserveSignInAttempt, signInKey, withdrawSignInAttempt } from "../limits/sign-in.js";
-import {
-  DEFAULT_PASSWORD_HASH_N,
-  derivations,
-  hashPassword,
-  hashPasswordInSlot,
-  verifyPasswordInSlot,
-} from "./passwords.js";
+import { derivations, hashPassword, hashPasswordInSlot, verifyPasswordInSlot } from "./passwords.js";
 import type { AuthUser, Role } from "./tokens.js";
 
 /** How soon to retry when every derivation slot is busy. */

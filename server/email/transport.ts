@@ -4,7 +4,7 @@
  * and transient (4xx, unreachable, timeouts).
  */
 import nodemailer, { type Transporter } from "nodemailer";
-import { PermanentError, TransientError } from "../tasks/errors.js";
+import { PermanentError, TransientError } from "../errors.js";
 
 const transports = new Map<string, Transporter>();
 

@@ -11,7 +11,7 @@ import { isDatabaseUnavailable } from "../db/unavailable.js";
 import type { EventHub } from "../jobs/event-hub.js";
 import type { Logger } from "../logger.js";
 import { type MutationRequest, type Refusal, refuseCrossSiteMutation } from "../security/cross-site.js";
-import type { Network } from "../tasks/types.js";
+import type { Network } from "../webhooks/network.js";
 
 /** Long-lived services, built once per process. */
 export interface AppServices {

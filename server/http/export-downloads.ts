@@ -6,9 +6,9 @@
 import fs from "node:fs";
 import { Router } from "express";
 import { z } from "zod";
+import { ownerScope } from "../auth/scope.js";
 import { userFromHeaders } from "../auth/tokens.js";
 import { verifyDownloadLink } from "../exports/links.js";
-import { ownerScope } from "../jobs/queries.js";
 import type { AppServices } from "./context.js";
 import { badParamEncoding } from "./rest.js";
 

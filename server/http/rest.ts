@@ -6,8 +6,8 @@ import { type ErrorRequestHandler, Router } from "express";
 import { z } from "zod";
 import type { JobStatus } from "../../shared/states.js";
 import { isTerminal } from "../../shared/states.js";
+import { ownerScope } from "../auth/scope.js";
 import { userFromHeaders } from "../auth/tokens.js";
-import { ownerScope } from "../jobs/queries.js";
 import type { AppServices } from "./context.js";
 
 /**

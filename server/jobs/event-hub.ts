@@ -8,9 +8,9 @@
  * head = the hub's cursor, the last event it delivered.
  */
 import pg from "pg";
+import { EVENTS_CHANNEL } from "../db/schema.js";
 import type { Logger } from "../logger.js";
 import { type Cursor, jobEventsSince, type ScopedEvent, settledHead } from "./event-log.js";
-import { EVENTS_CHANNEL } from "./sql.js";
 
 export interface EventScope {
   /** Undefined: every owner (admins). */

@@ -7,7 +7,7 @@
  */
 import type { JobEvent, JobEventKind } from "../../shared/events.js";
 import type { DlqReason, JobStatus } from "../../shared/states.js";
-import type { Queryable } from "./sql.js";
+import type { Queryable } from "../db/schema.js";
 
 export interface Cursor {
   txid: string;

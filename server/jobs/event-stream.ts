@@ -8,6 +8,7 @@ import { TRPCError } from "@trpc/server";
 import type pg from "pg";
 import { z } from "zod";
 import type { JobEvent } from "../../shared/events.js";
+import { ownerScope } from "../auth/scope.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import { JobNotFoundError } from "../errors.js";
@@ -27,7 +28,7 @@ import {
   jobEventsSince,
   type ScopedEvent,
 } from "./event-log.js";
-import { findJob, ownerScope } from "./queries.js";
+import { findJob } from "./queries.js";
 
 export const eventsInput = z.object({
   jobId: z.uuid().optional(),

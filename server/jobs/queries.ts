@@ -6,18 +6,14 @@ import { z } from "zod";
 import type { JobEvent } from "../../shared/events.js";
 import type { JobView } from "../../shared/job-view.js";
 import type { DlqReason, JobStatus } from "../../shared/states.js";
+import { ownerScope } from "../auth/scope.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
+import type { Queryable } from "../db/schema.js";
 import { JobNotFoundError } from "../errors.js";
 import type { Prisma } from "../generated/prisma/client.js";
 import { jobHistory } from "./event-log.js";
 import { toJobView } from "./serialize.js";
-import type { Queryable } from "./sql.js";
-
-/** Admins see every owner's jobs; anyone else, their own. */
-export function ownerScope(user: AuthUser): string | undefined {
-  return user.role === "admin" ? undefined : user.id;
-}
 
 export async function findJob(db: Db, user: AuthUser, jobId: string) {
   const job = await db.job.findFirst({ where: { id: jobId, ownerId: ownerScope(user) } });

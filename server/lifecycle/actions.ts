@@ -7,13 +7,14 @@
 import type pg from "pg";
 import { isJobType } from "../../shared/jobs.js";
 import type { DlqReason, JobStatus } from "../../shared/states.js";
+import { ownerScope } from "../auth/scope.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
 import { withTransaction } from "../db/pool.js";
 import { IllegalTransitionError, WorkflowConflictError } from "../errors.js";
-import { findJob, ownerScope } from "../jobs/queries.js";
-import { queueAttempt } from "../jobs/sql.js";
+import { findJob } from "../jobs/queries.js";
 import { taskFor } from "../tasks/index.js";
+import { queueAttempt } from "./graphile-jobs.js";
 import { applyTransition, currentStatus } from "./transitions.js";
 import { cancelJobIn, changeStep } from "./workflows.js";
 

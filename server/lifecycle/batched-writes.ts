@@ -17,8 +17,8 @@ import type pg from "pg";
 import { statusesLeadingTo } from "../../shared/states.js";
 import { Batcher } from "../db/batcher.js";
 import { perPool } from "../db/pool.js";
+import type { JobRow } from "../db/schema.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
-import type { JobRow } from "../jobs/sql.js";
 import { doorbellFor } from "./doorbell.js";
 
 export type WriteRequest =

@@ -13,7 +13,7 @@
  */
 import type pg from "pg";
 import { perPool } from "../db/pool.js";
-import { EVENTS_CHANNEL } from "../jobs/sql.js";
+import { EVENTS_CHANNEL } from "../db/schema.js";
 
 // One statement, so a failure rolls back its own implicit transaction and never
 // leaves a pooled connection inside an open one; set_config(..., true) lasts

@@ -11,12 +11,13 @@ import type { JobType } from "../../shared/jobs.js";
 import { type EnqueueItem, enqueueItemSchema } from "../../shared/jobs.js";
 import { Batcher } from "../db/batcher.js";
 import { perPool, withTransaction } from "../db/pool.js";
+import { EVENTS_CHANNEL, type Queryable } from "../db/schema.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { FieldIssuesError, IdempotencyConflictError } from "../errors.js";
-import { EVENTS_CHANNEL, GRAPHILE_MAX_ATTEMPTS, type Queryable } from "../jobs/sql.js";
 import { type BucketLimits, takeJobTokens } from "../limits/buckets.js";
 import { taskFor } from "../tasks/index.js";
 import type { TaskDefinition } from "../tasks/types.js";
+import { GRAPHILE_MAX_ATTEMPTS } from "./graphile-jobs.js";
 
 export interface EnqueueOptions {
   idempotencyTtlHours: number;

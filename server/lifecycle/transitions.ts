@@ -7,7 +7,7 @@
  */
 import type { DlqReason, JobStatus } from "../../shared/states.js";
 import { statusesLeadingTo } from "../../shared/states.js";
-import { EVENTS_CHANNEL, type JobRow, type Queryable } from "../jobs/sql.js";
+import { EVENTS_CHANNEL, type JobRow, type Queryable } from "../db/schema.js";
 
 export interface TransitionSpec {
   jobId: string;

@@ -8,8 +8,7 @@ import type { JobPayload, JobProgress, JobRegistry, JobResult, JobType } from ".
 import type { Config } from "../config.js";
 import type { Db } from "../db/pool.js";
 import type { Logger } from "../logger.js";
-import type { Connector } from "../webhooks/http.js";
-import type { Resolver } from "../webhooks/ssrf.js";
+import type { Network } from "../webhooks/network.js";
 
 export interface Backoff {
   /** Delay before the second attempt; doubles (by `factor`) each attempt after. */
@@ -27,12 +26,6 @@ export interface Timeouts {
 
 /** Progress a handler reports: percent and note, plus its job type's own fields. */
 export type ProgressReport<T extends JobType> = JobProgress<T>;
-
-/** How webhook deliveries reach the network; tests inject recording fakes to prove refusals. */
-export interface Network {
-  resolve: Resolver;
-  connect: Connector;
-}
 
 export interface TaskServices {
   db: Db;

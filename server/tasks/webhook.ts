@@ -8,12 +8,12 @@
  * WEBHOOK_TIMEOUT_MS bounds the whole delivery, DNS lookup included.
  */
 import { webhookJob } from "../../shared/jobs.js";
+import { PermanentError, TransientError } from "../errors.js";
 import { deliveryDeadline } from "../webhooks/deadline.js";
 import { signingSecrets } from "../webhooks/endpoints.js";
 import { describeNetworkError } from "../webhooks/http.js";
 import { messageIdFor, webhookHeaders } from "../webhooks/signing.js";
 import { checkTarget, RESOLVE_PUBLIC_ONLY, UnresolvedHostError, UnsafeTargetError } from "../webhooks/ssrf.js";
-import { PermanentError, TransientError } from "./errors.js";
 import { defineTask } from "./types.js";
 
 const RETRYABLE = new Set([408, 429]);

@@ -1,8 +1,8 @@
 /** Webhook endpoints: each belongs to one user; secrets are shown once, at creation and rotation. */
 import { randomUUID } from "node:crypto";
+import { ownerScope } from "../auth/scope.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
-import { ownerScope } from "../jobs/queries.js";
 import { DeliveryTimeoutError, deliveryDeadline } from "./deadline.js";
 import { newSecret } from "./signing.js";
 import { type CheckedTarget, checkTarget, type Resolver, UnresolvedHostError } from "./ssrf.js";

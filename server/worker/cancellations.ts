@@ -6,10 +6,9 @@
  * next progress or outcome write finds the job cancelled and stops.
  */
 import pg from "pg";
+import { CANCEL_CHANNEL } from "../db/schema.js";
 import type { Logger } from "../logger.js";
 import { CancelledError } from "./run-attempt.js";
-
-export const CANCEL_CHANNEL = "typed_jobs_cancel";
 
 export class CancellationListener {
   private client: pg.Client | undefined;

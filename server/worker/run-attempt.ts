@@ -13,13 +13,14 @@
 import { isJobType, type JobType } from "../../shared/jobs.js";
 import type { DlqReason } from "../../shared/states.js";
 import { withTransaction } from "../db/pool.js";
+import type { JobRow } from "../db/schema.js";
 import { isDataException, retryWhileUnavailable } from "../db/unavailable.js";
-import { type JobRow, queueAttempt } from "../jobs/sql.js";
+import { PermanentError, TransientError } from "../errors.js";
 import { type AttemptRow, recordSuccessBatched, startAttemptBatched } from "../lifecycle/batched-writes.js";
+import { queueAttempt } from "../lifecycle/graphile-jobs.js";
 import { applyTransition, currentStatus, recordProgress } from "../lifecycle/transitions.js";
 import { settleJob } from "../lifecycle/workflows.js";
 import type { Logger } from "../logger.js";
-import { PermanentError, TransientError } from "../tasks/errors.js";
 import { taskFor } from "../tasks/index.js";
 import { backoffDelayMs, type TaskDefinition, type TaskServices } from "../tasks/types.js";
 

@@ -9,11 +9,12 @@ import type {
   WorkflowSummary,
   WorkflowView,
 } from "../../shared/workflows.js";
+import { ownerScope } from "../auth/scope.js";
 import type { AuthUser } from "../auth/tokens.js";
 import { WorkflowNotFoundError } from "../errors.js";
-import { encodePageCursor, ownerScope } from "../jobs/queries.js";
-import { readSteps, type StepRow, treeOf, type WorkflowRow } from "../lifecycle/workflows.js";
+import { encodePageCursor } from "../jobs/queries.js";
 import { children, type Node } from "./define.js";
+import { readSteps, type StepRow, treeOf, type WorkflowRow } from "./steps.js";
 
 /** Stored "running" reads as pending until one of its steps has started. */
 function reportedStatus(row: WorkflowRow, anyStarted: boolean): WorkflowStatus {

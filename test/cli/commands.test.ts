@@ -4,7 +4,6 @@
 // and without it, and SIGTERM shuts everything down.
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";

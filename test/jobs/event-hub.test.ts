@@ -2,9 +2,9 @@
 // ends the catch-up at the next page instead of after the whole backlog (it
 // used to hold a server's shutdown for as long as the backlog took to read).
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { EVENTS_CHANNEL } from "../../server/db/schema.js";
 import { EventHub } from "../../server/jobs/event-hub.js";
 import { compareCursors, type ScopedEvent } from "../../server/jobs/event-log.js";
-import { EVENTS_CHANNEL } from "../../server/jobs/sql.js";
 import { seedJobs } from "../../server/lifecycle/seed.js";
 import { createLogger } from "../../server/logger.js";
 import { openTestDb, type TestDb } from "../support/db.js";

@@ -3,8 +3,8 @@
 // that skips events it holds would keep the old state for good).
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { AuthUser } from "../../server/auth/tokens.js";
+import type { Queryable } from "../../server/db/schema.js";
 import { getJobWithEvents } from "../../server/jobs/queries.js";
-import type { Queryable } from "../../server/jobs/sql.js";
 import { cancelJob } from "../../server/lifecycle/actions.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { enqueueOne, makeUser } from "../support/fixtures.js";

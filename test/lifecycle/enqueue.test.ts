@@ -3,7 +3,7 @@
 // failure leaves none of them.
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { EVENTS_CHANNEL } from "../../server/jobs/sql.js";
+import { EVENTS_CHANNEL } from "../../server/db/schema.js";
 import { enqueueJobs } from "../../server/lifecycle/enqueue.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { emailItem, makeUser } from "../support/fixtures.js";

@@ -5,8 +5,8 @@
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { Network } from "../../server/tasks/types.js";
 import { httpConnector } from "../../server/webhooks/http.js";
+import type { Network } from "../../server/webhooks/network.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { gate } from "../support/fixtures.js";
 

@@ -2,7 +2,7 @@
 // disable or delete another user's endpoint but not rotate its secret (the new
 // secret would be shown to the admin); any other user sees NOT_FOUND.
 import { afterAll, beforeAll, beforeEach, expect, test } from "vitest";
-import type { Network } from "../../server/tasks/types.js";
+import type { Network } from "../../server/webhooks/network.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { rejection } from "../support/fixtures.js";
 

@@ -3,7 +3,7 @@
 // that record every attempt, so the tests prove no connection was tried and
 // send no traffic anywhere but loopback.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { Network } from "../../server/tasks/types.js";
+import type { Network } from "../../server/webhooks/network.js";
 import { checkTarget, refusedAddress, UnresolvedHostError, UnsafeTargetError } from "../../server/webhooks/ssrf.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { rejection } from "../support/fixtures.js";

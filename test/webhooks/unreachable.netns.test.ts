@@ -5,7 +5,7 @@
 // Postgres through a Unix socket, so no packet leaves the machine.
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { Network } from "../../server/tasks/types.js";
+import type { Network } from "../../server/webhooks/network.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { createNetns, type Netns, type SocketBridge, skipWithoutNetns, unixSocketBridge } from "../support/netns.js";
 

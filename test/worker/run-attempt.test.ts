@@ -1,12 +1,13 @@
 // The wrapper that owns every transition of an attempt, driven directly against
 // a real database with handlers written for each case.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CANCEL_CHANNEL } from "../../server/db/schema.js";
+import { PermanentError } from "../../server/errors.js";
 import { jobHistory } from "../../server/jobs/event-log.js";
 import { type AttemptRow, writeBatch } from "../../server/lifecycle/batched-writes.js";
 import { emailTask } from "../../server/tasks/email.js";
-import { PermanentError } from "../../server/tasks/errors.js";
 import type { TaskDefinition } from "../../server/tasks/types.js";
-import { CANCEL_CHANNEL, CancellationListener } from "../../server/worker/cancellations.js";
+import { CancellationListener } from "../../server/worker/cancellations.js";
 import { recordCrashedAttempt, recordSuccess, runAttempt, ShutdownError } from "../../server/worker/run-attempt.js";
 import type { JobType } from "../../shared/jobs.js";
 import { openTestDb, type TestDb } from "../support/db.js";

@@ -2,7 +2,7 @@
 // processes release the callback once, and a completion recorded again (a
 // retried write) releases nothing more.
 import { afterAll, beforeAll, expect, test } from "vitest";
-import type { JobRow } from "../../server/jobs/sql.js";
+import type { JobRow } from "../../server/db/schema.js";
 import { recordSuccess } from "../../server/worker/run-attempt.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { spawnWorker, type WorkerProcess } from "../support/processes.js";

@@ -1,7 +1,7 @@
 /** stats.*: queue figures for the overview: jobs per state now, and recent throughput per minute. */
 import { z } from "zod";
 import { type JobStatus, jobStatuses } from "../../../shared/states.js";
-import { ownerScope } from "../../jobs/queries.js";
+import { ownerScope } from "../../auth/scope.js";
 import { authedProcedure, router } from "../trpc.js";
 
 export interface MinuteBucket {

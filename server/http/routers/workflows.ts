@@ -1,7 +1,8 @@
 /** workflows.*: start a declared workflow with its typed input, read, list and cancel. Scoped to the caller. */
 import { z } from "zod";
 import { workflowStartSchema, workflowStatuses } from "../../../shared/workflows.js";
-import { decodePageCursor, ownerScope } from "../../jobs/queries.js";
+import { ownerScope } from "../../auth/scope.js";
+import { decodePageCursor } from "../../jobs/queries.js";
 import { cancelWorkflow, startWorkflow } from "../../lifecycle/workflows.js";
 import { takeJobTokens } from "../../limits/buckets.js";
 import { buildTree } from "../../workflows/define.js";
