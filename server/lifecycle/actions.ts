@@ -14,6 +14,7 @@ import { withTransaction } from "../db/pool.js";
 import { IllegalTransitionError, WorkflowConflictError } from "../errors.js";
 import { findJob } from "../jobs/queries.js";
 import { taskFor } from "../tasks/index.js";
+import { ringAfter } from "./doorbell.js";
 import { queueAttempt } from "./graphile-jobs.js";
 import { applyTransition, currentStatus } from "./transitions.js";
 import { cancelJobIn, changeStep } from "./workflows.js";
@@ -30,10 +31,13 @@ async function conflict(pool: pg.Pool, jobId: string, action: string): Promise<n
  */
 export async function cancelJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: string) {
   await findJob(db, user, jobId);
-  const row = await withTransaction(pool, async (client) => {
-    // A workflow's step: its workflow advances (fails, unless a chord takes the failure) in this transaction.
-    return changeStep(client, jobId, () => cancelJobIn(client, jobId, ["pending", "retrying", "running"]));
-  });
+  const row = await ringAfter(
+    pool,
+    withTransaction(pool, async (client) => {
+      // A workflow's step: its workflow advances (fails, unless a chord takes the failure) in this transaction.
+      return changeStep(client, jobId, () => cancelJobIn(client, jobId, ["pending", "retrying", "running"]));
+    }),
+  );
   if (!row) await conflict(pool, jobId, "cancel");
   return findJob(db, user, jobId);
 }
@@ -77,7 +81,10 @@ async function requeueIn(client: pg.PoolClient, jobId: string, type: string) {
  */
 export async function requeueJob(db: Db, pool: pg.Pool, user: AuthUser, jobId: string) {
   const job = await findJob(db, user, jobId);
-  const row = await withTransaction(pool, (client) => requeueIn(client, jobId, job.type));
+  const row = await ringAfter(
+    pool,
+    withTransaction(pool, (client) => requeueIn(client, jobId, job.type)),
+  );
   if (!row) await conflict(pool, jobId, "requeue");
   return findJob(db, user, jobId);
 }
@@ -110,7 +117,7 @@ async function selectDeadLetters(db: Db, user: AuthUser, selection: DlqSelection
 /** Requeues every selected dead-lettered job in one transaction; returns the ids requeued. */
 export async function requeueMany(db: Db, pool: pg.Pool, user: AuthUser, selection: DlqSelection) {
   const jobs = await selectDeadLetters(db, user, selection);
-  const requeued = await withTransaction(pool, async (client) => {
+  const write = withTransaction(pool, async (client) => {
     const ids: string[] = [];
     for (const job of jobs) {
       try {
@@ -122,6 +129,7 @@ export async function requeueMany(db: Db, pool: pg.Pool, user: AuthUser, selecti
     }
     return ids;
   });
+  const requeued = await ringAfter(pool, write);
   return { count: requeued.length, jobIds: requeued };
 }
 

@@ -80,7 +80,7 @@ export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promi
       successes.map((r) => JSON.stringify(r.result)),
     ],
   });
-  if (rows.length > 0) doorbellFor(pool).ring();
+  if (rows.length > 0) doorbellFor(pool).ring(); // committed: the doorbell rule (doorbell.ts)
   const started = new Map<string, AttemptRow>();
   const succeeded = new Set<string>();
   for (const { op, ...row } of rows) {

@@ -1,6 +1,7 @@
 /**
- * Rings the events doorbell after a write has committed, instead of NOTIFY
- * inside the writing transaction. Postgres serialises the commits of
+ * The doorbell rule, for every write in server/lifecycle/: a write rings the
+ * events doorbell once it has committed (ringAfter), never with a NOTIFY
+ * inside its own statement or transaction. Postgres serialises the commits of
  * notifying transactions (a database-wide lock held through the commit's WAL
  * flush), so a NOTIFY in every hot write makes those writes take turns at the
  * disk. Here the write commits without it, and the ring is its own tiny
@@ -64,3 +65,15 @@ export class Doorbell {
 
 /** The doorbell of a pool (one pool per process, so one doorbell per process). */
 export const doorbellFor = perPool((pool) => new Doorbell(pool));
+
+/**
+ * Waits for `write` (a statement, or a transaction that ends in a commit) and
+ * rings the doorbell if it committed. A write that changed nothing rings too:
+ * a ring is cheap and coalesced, and deciding "nothing changed" is each
+ * write's own business.
+ */
+export async function ringAfter<T>(pool: pg.Pool, write: Promise<T>): Promise<T> {
+  const value = await write;
+  doorbellFor(pool).ring();
+  return value;
+}

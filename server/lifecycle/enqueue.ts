@@ -1,9 +1,10 @@
 /**
  * The one way to create jobs. It validates every item with the shared schema,
- * then atomically inserts the jobs and their first events, queues the
- * graphile-worker jobs (add_jobs) and rings the events doorbell: ONE statement
- * when no item carries an idempotency key, else one transaction that claims the
- * keys first. A failure leaves neither a record nor a queued job.
+ * then atomically inserts the jobs and their first events and queues the
+ * graphile-worker jobs (add_jobs): ONE statement when no item carries an
+ * idempotency key, else one transaction that claims the keys first. A failure
+ * leaves neither a record nor a queued job. The doorbell rings once it has
+ * committed (doorbell.ts).
  */
 import { hash, randomUUID } from "node:crypto";
 import type pg from "pg";
@@ -11,12 +12,13 @@ import type { JobType } from "../../shared/jobs.js";
 import { type EnqueueItem, enqueueItemSchema } from "../../shared/jobs.js";
 import { Batcher } from "../db/batcher.js";
 import { perPool, withTransaction } from "../db/pool.js";
-import { EVENTS_CHANNEL, type Queryable } from "../db/schema.js";
+import type { Queryable } from "../db/schema.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { FieldIssuesError, IdempotencyConflictError } from "../errors.js";
 import { type BucketLimits, takeJobTokens } from "../limits/buckets.js";
 import { taskFor } from "../tasks/index.js";
 import type { TaskDefinition } from "../tasks/types.js";
+import { ringAfter } from "./doorbell.js";
 import { GRAPHILE_MAX_ATTEMPTS } from "./graphile-jobs.js";
 
 export interface EnqueueOptions {
@@ -126,27 +128,32 @@ export async function enqueueJobs(
     // Small enqueues join those in flight in this process: one statement, one commit for all of them.
     const records = JSON.stringify(jobRecords(ownerId, fresh));
     // A big enqueue is a batch of its own; small ones share a statement.
-    if (records.length > MAX_SHARED_JSON) await insertJobs(pool, records);
-    else await enqueueBatcher(pool).submit(records);
+    await ringAfter(
+      pool,
+      records.length > MAX_SHARED_JSON ? insertJobs(pool, records) : enqueueBatcher(pool).submit(records),
+    );
     return ids;
   }
 
-  return withTransaction(pool, async (client) => {
-    const existing = await claimIdempotencyKeys(client, ownerId, [...byKey.values()], options.idempotencyTtlHours);
-    // Jobs whose key already belongs to an earlier job are not created again.
-    const toCreate = fresh.filter((job) => {
-      const key = job.item.idempotencyKey;
-      const found = key === undefined ? undefined : existing.get(key);
-      if (!found) return true;
-      if (found.fingerprint !== job.fingerprint) {
-        throw new IdempotencyConflictError(key as string, batch ? job.positions[0] : undefined);
-      }
-      for (const position of job.positions) ids[position] = found.jobId;
-      return false;
-    });
-    if (toCreate.length > 0) await insertJobs(client, JSON.stringify(jobRecords(ownerId, toCreate)));
-    return ids;
-  });
+  return ringAfter(
+    pool,
+    withTransaction(pool, async (client) => {
+      const existing = await claimIdempotencyKeys(client, ownerId, [...byKey.values()], options.idempotencyTtlHours);
+      // Jobs whose key already belongs to an earlier job are not created again.
+      const toCreate = fresh.filter((job) => {
+        const key = job.item.idempotencyKey;
+        const found = key === undefined ? undefined : existing.get(key);
+        if (!found) return true;
+        if (found.fingerprint !== job.fingerprint) {
+          throw new IdempotencyConflictError(key as string, batch ? job.positions[0] : undefined);
+        }
+        for (const position of job.positions) ids[position] = found.jobId;
+        return false;
+      });
+      if (toCreate.length > 0) await insertJobs(client, JSON.stringify(jobRecords(ownerId, toCreate)));
+      return ids;
+    }),
+  );
 }
 
 /**
@@ -189,9 +196,9 @@ async function claimIdempotencyKeys(
 }
 
 /**
- * One statement: the jobs, their pending events, the graphile jobs and the
- * NOTIFY. Data-modifying CTEs always run; the add_jobs CTE runs because the
- * final SELECT reads it, and that SELECT returns one row, so one NOTIFY. The
+ * One statement: the jobs, their pending events and the graphile jobs.
+ * Data-modifying CTEs always run; the add_jobs CTE runs because the final
+ * SELECT reads it. The
  * events' foreign key to jobs is checked at the end of the statement, when the
  * jobs rows are there. A job with no runAt runs at the statement's now(), to
  * the millisecond as jobs.run_at stores it, the same instant in both tables.
@@ -217,7 +224,7 @@ const INSERT_JOBS_SQL = `
       SELECT ROW(type, json_build_object('jobId', id), queue, run_at, $2::smallint, id::text, priority, NULL)::graphile_worker.job_spec
         FROM input))
   )
-  SELECT pg_notify('${EVENTS_CHANNEL}', '') FROM queued`;
+  SELECT n FROM queued`;
 
 function jobRecords(ownerId: string, jobs: Pick<PreparedJob, "id" | "item" | "fingerprint">[], workflowId?: string) {
   return jobs.map(({ id, item, fingerprint }) => {

@@ -1,13 +1,16 @@
 /**
  * Every write of a job's state: one UPDATE guarded by the legal source states
  * (from shared/states.ts) and, for a worker's writes, the attempt's fencing
- * token; the event row and the NOTIFY doorbell go in the same statement. A
+ * token; the event row goes in the same statement. A
  * guard that matches no row means an illegal or stale write, reported to the
  * caller, never a silent overwrite.
+ *
+ * These statements do not ring the events doorbell: the lifecycle operation
+ * that runs them rings once its write has committed (doorbell.ts).
  */
 import type { DlqReason, JobStatus } from "../../shared/states.js";
 import { statusesLeadingTo } from "../../shared/states.js";
-import { EVENTS_CHANNEL, type JobRow, type Queryable } from "../db/schema.js";
+import type { JobRow, Queryable } from "../db/schema.js";
 
 export interface TransitionSpec {
   jobId: string;
@@ -60,37 +63,9 @@ export async function applyTransition(db: Queryable, spec: TransitionSpec): Prom
       INSERT INTO job_events (job_id, owner_id, job_type, kind, status, attempt, error, reason, progress, next_run_at)
       SELECT id, owner_id, type, ${kind}, status, attempt, ${error}, ${reason}, ${progress}::jsonb, ${nextRunAt}::timestamptz FROM j
     )
-    SELECT j.*, pg_notify('${EVENTS_CHANNEL}', '') AS notified FROM j`;
-  const { rows } = await db.query<JobRow & { notified: unknown }>(sql, params);
-  const row = rows[0];
-  if (!row) return undefined;
-  const { notified: _, ...job } = row;
-  return job;
-}
-
-/**
- * Saves a progress report for the running attempt holding `fence`. Returns false
- * when the attempt is stale (the job moved on), so the caller can stop.
- */
-export async function recordProgress(
-  db: Queryable,
-  jobId: string,
-  fence: string,
-  progress: Record<string, unknown>,
-): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `WITH j AS (
-       UPDATE jobs SET progress = $3::jsonb, updated_at = now()
-        WHERE id = $1 AND fence = $2::bigint AND status = 'running'
-       RETURNING id, owner_id, type, status, attempt, progress
-     ), e AS (
-       INSERT INTO job_events (job_id, owner_id, job_type, kind, status, attempt, progress)
-       SELECT id, owner_id, type, 'progress', status, attempt, progress FROM j
-     )
-     SELECT pg_notify('${EVENTS_CHANNEL}', '') FROM j`,
-    [jobId, fence, JSON.stringify(progress)],
-  );
-  return (rowCount ?? 0) > 0;
+    SELECT * FROM j`;
+  const { rows } = await db.query<JobRow>(sql, params);
+  return rows[0];
 }
 
 /** Reads a job's current status (unscoped), to explain why a guarded write matched nothing. */

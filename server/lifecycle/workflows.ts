@@ -21,18 +21,19 @@ import type pg from "pg";
 import type { JobStatus } from "../../shared/states.js";
 import type { WorkflowStatus } from "../../shared/workflows.js";
 import { withTransaction } from "../db/pool.js";
-import { CANCEL_CHANNEL, EVENTS_CHANNEL, type JobRow } from "../db/schema.js";
+import { CANCEL_CHANNEL, type JobRow } from "../db/schema.js";
 import { FieldIssuesError, WorkflowConflictError, WorkflowNotFoundError } from "../errors.js";
 import { buildTree, type Node, tasksOf, WorkflowShapeError } from "../workflows/define.js";
 import { workflowFor } from "../workflows/index.js";
 import { plan, type TaskState } from "../workflows/plan.js";
 import { countDone, readSteps, taskStates, treeOf, type WorkflowRow } from "../workflows/steps.js";
+import { ringAfter } from "./doorbell.js";
 import { insertStepJobs } from "./enqueue.js";
 import { applyTransition, type TransitionSpec } from "./transitions.js";
 
 /**
- * Appends the workflow's event to the job event stream (and rings its
- * doorbell on commit). `status` is what clients see: pending at start.
+ * Appends the workflow's event to the job event stream (the operation rings
+ * the doorbell once it has committed). `status` is what clients see: pending at start.
  */
 async function recordWorkflowEvent(
   client: pg.PoolClient,
@@ -46,11 +47,8 @@ async function recordWorkflowEvent(
     name: workflow.name,
   };
   await client.query(
-    `WITH e AS (
-       INSERT INTO job_events (workflow_id, owner_id, job_type, kind, status, attempt, progress, error)
-       VALUES ($1, $2, 'workflow', 'workflow', $3, 0, $4::jsonb, $5)
-     )
-     SELECT pg_notify('${EVENTS_CHANNEL}', '')`,
+    `INSERT INTO job_events (workflow_id, owner_id, job_type, kind, status, attempt, progress, error)
+     VALUES ($1, $2, 'workflow', 'workflow', $3, 0, $4::jsonb, $5)`,
     [workflow.id, workflow.owner_id, status, JSON.stringify(progress), workflow.error],
   );
 }
@@ -263,10 +261,11 @@ export function settleJob(
   job: Pick<JobRow, "id" | "workflow_id">,
   spec: TransitionSpec,
 ): Promise<JobRow | undefined> {
-  if (!job.workflow_id) return applyTransition(pool, spec);
   const workflowId = job.workflow_id;
-  return withTransaction(pool, (client) =>
-    changeStep(client, job.id, () => applyTransition(client, spec), { workflowId }),
+  if (!workflowId) return ringAfter(pool, applyTransition(pool, spec));
+  return ringAfter(
+    pool,
+    withTransaction(pool, (client) => changeStep(client, job.id, () => applyTransition(client, spec), { workflowId })),
   );
 }
 
@@ -303,7 +302,7 @@ export async function startWorkflow(pool: pg.Pool, ownerId: string, name: string
   }
   const tasks = tasksOf(tree);
   const id = randomUUID();
-  await withTransaction(pool, async (client) => {
+  const write = withTransaction(pool, async (client) => {
     const { rows } = await client.query<WorkflowRow>(
       `INSERT INTO workflows (id, owner_id, name, input, status, steps_total)
        VALUES ($1, $2, $3, $4::jsonb, 'running', $5) RETURNING *`,
@@ -322,6 +321,7 @@ export async function startWorkflow(pool: pg.Pool, ownerId: string, name: string
       throw new FieldIssuesError([{ code: "custom", path: ["input"], message: started.error ?? "cannot start" }]);
     }
   });
+  await ringAfter(pool, write);
   return id;
 }
 
@@ -331,7 +331,7 @@ export async function startWorkflow(pool: pg.Pool, ownerId: string, name: string
  * turn has not come are skipped.
  */
 export async function cancelWorkflow(pool: pg.Pool, ownerId: string | undefined, workflowId: string): Promise<void> {
-  await withTransaction(pool, async (client) => {
+  const write = withTransaction(pool, async (client) => {
     const workflow = await lockWorkflow(client, workflowId, ownerId);
     if (!workflow) throw new WorkflowNotFoundError(workflowId);
     if (workflow.status !== "running") throw new WorkflowConflictError(workflowId, workflow.status, "cancel");
@@ -353,4 +353,5 @@ export async function cancelWorkflow(pool: pg.Pool, ownerId: string | undefined,
     );
     await recordWorkflowEvent(client, workflow);
   });
+  await ringAfter(pool, write);
 }

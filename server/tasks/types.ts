@@ -1,6 +1,6 @@
 /**
  * What a task file declares: one definition object per job type. The runner
- * wrapper (server/worker/run-attempt.ts) owns every state transition; a task
+ * wrapper (server/worker/run-attempt.ts) decides every state transition; a task
  * only does its work, reports progress and returns its result.
  */
 import type pg from "pg";

@@ -8,7 +8,7 @@
 import pg from "pg";
 import { CANCEL_CHANNEL } from "../db/schema.js";
 import type { Logger } from "../logger.js";
-import { CancelledError } from "./run-attempt.js";
+import { type AttemptTable, CancelledError } from "./attempt.js";
 
 export class CancellationListener {
   private client: pg.Client | undefined;
@@ -16,17 +16,15 @@ export class CancellationListener {
 
   constructor(
     private readonly connectionString: string,
-    private readonly inFlight: Map<string, AbortController>,
+    private readonly attempts: AttemptTable,
     private readonly logger: Logger,
   ) {}
 
   async start(): Promise<void> {
     const client = new pg.Client({ connectionString: this.connectionString });
     client.on("notification", (message) => {
-      const controller = message.payload ? this.inFlight.get(message.payload) : undefined;
-      if (controller && !controller.signal.aborted) {
+      if (message.payload && this.attempts.abort(message.payload, new CancelledError())) {
         this.logger.info({ jobId: message.payload, state: "cancelled" }, "cancelling the running attempt");
-        controller.abort(new CancelledError());
       }
     });
     client.on("error", (error) => {

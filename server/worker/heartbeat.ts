@@ -23,8 +23,8 @@
 import { randomUUID } from "node:crypto";
 import os from "node:os";
 import type pg from "pg";
+import { recordCrashedAttempt } from "../lifecycle/attempts.js";
 import type { Logger } from "../logger.js";
-import { recordCrashedAttempt } from "./run-attempt.js";
 
 export interface HeartbeatOptions {
   intervalMs: number;
@@ -178,7 +178,7 @@ export async function recoverAttempts(
   const recovered: { jobId: string; state: string | undefined }[] = [];
   for (const { id } of rows) {
     if (keep(id)) continue;
-    const row = await recordCrashedAttempt({ pool }, id, { requeue: true });
+    const row = await recordCrashedAttempt(pool, id, { requeue: true });
     recovered.push({ jobId: id, state: row?.status });
   }
   if (graphileWorkerIds.length > 0) {

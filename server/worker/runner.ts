@@ -14,10 +14,11 @@ import { retryWhileUnavailable } from "../db/unavailable.js";
 import type { Logger } from "../logger.js";
 import { tasks } from "../tasks/index.js";
 import type { TaskDefinition, TaskServices } from "../tasks/types.js";
+import { AttemptTable, ShutdownError } from "./attempt.js";
 import { CancellationListener } from "./cancellations.js";
 import { graphileLogger } from "./graphile-logger.js";
 import { Heartbeat, recoverAttempts } from "./heartbeat.js";
-import { type AttemptDeps, runAttempt, ShutdownError } from "./run-attempt.js";
+import { type AttemptDeps, runAttempt } from "./run-attempt.js";
 import { allSchedules, cronItems, scheduledTaskList } from "./schedules.js";
 
 /**
@@ -59,18 +60,17 @@ export async function startWorker(
     intervalMs: config.HEARTBEAT_INTERVAL_MS,
     timeoutMs: config.HEARTBEAT_TIMEOUT_MS,
   });
-  const settling = new Map<string, Promise<void>>();
+  const attempts = new AttemptTable();
   const shutdown = new AbortController();
   const deps: AttemptDeps = {
     services,
     logger,
-    inFlight: new Map(),
-    settling,
-    active: new Map(),
+    attempts,
+    recordSuccessAfterSlot: true,
     shutdown: shutdown.signal,
     processId: heartbeat.processId,
   };
-  const cancellations = new CancellationListener(options.connectionString, deps.inFlight, logger);
+  const cancellations = new CancellationListener(options.connectionString, attempts, logger);
   await cancellations.start();
   // graphile-worker names its workers as it creates them; the heartbeat row
   // records the names so a sweeper can release their locks.
@@ -124,7 +124,7 @@ export async function startWorker(
       try {
         const next = await retryWhileUnavailable(async () => {
           if (stopping) return undefined;
-          await recoverAttempts(services.pool, heartbeat.processId, deadIds, (jobId) => deps.active.has(jobId));
+          await recoverAttempts(services.pool, heartbeat.processId, deadIds, (jobId) => attempts.has(jobId));
           return startRunner();
         });
         // A shutdown that began while the database was away takes no new pool.
@@ -155,7 +155,7 @@ export async function startWorker(
     stop: async (graceMs: number) => {
       const timer = setTimeout(() => {
         shutdown.abort();
-        for (const controller of deps.inFlight.values()) controller.abort(new ShutdownError());
+        attempts.abortAll(() => new ShutdownError());
       }, graceMs);
       stopping = true;
       try {
@@ -169,7 +169,7 @@ export async function startWorker(
         // those attempts as crashed and queues them again.
         let waiting: NodeJS.Timeout | undefined;
         const landed = await Promise.race([
-          Promise.all(settling.values()).then(() => true),
+          Promise.all(attempts.recordingAfterSlot().map((attempt) => attempt.done)).then(() => true),
           new Promise<false>((resolve) => {
             waiting = setTimeout(() => resolve(false), graceMs);
           }),
@@ -178,7 +178,10 @@ export async function startWorker(
         await cancellations.stop();
         if (landed) await heartbeat.stop();
         else {
-          logger.warn({ jobs: settling.size }, "successes not recorded before shutdown; a sweep will run them again");
+          logger.warn(
+            { jobs: attempts.recordingAfterSlot().length },
+            "successes not recorded before shutdown; a sweep will run them again",
+          );
           heartbeat.pause();
         }
       }

@@ -174,7 +174,8 @@ describe("jobs.events", () => {
     // A separate app instance on the same database: its own pool and no shared memory with ours.
     const other = await startTestApp({ DATABASE_URL: app.databaseUrl, WORKER: "off" });
     try {
-      await applyTransition(other.app.services.pool, { jobId, to: "cancelled", from: ["pending"], event: {} });
+      // A write through the other process's lifecycle: it rings the doorbell there, after its commit.
+      await other.client(token).jobs.cancel.mutate({ jobId });
       await stream.waitFor((events) => events.some((e) => e.status === "cancelled"));
     } finally {
       stream.stop();

@@ -1,7 +1,8 @@
 // Guarded writes: an illegal transition or a stale fencing token matches no
 // row and changes nothing, never a silent overwrite.
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { applyTransition, recordProgress } from "../../server/lifecycle/transitions.js";
+import { recordProgress } from "../../server/lifecycle/attempts.js";
+import { applyTransition } from "../../server/lifecycle/transitions.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { enqueueOne, makeUser } from "../support/fixtures.js";
 

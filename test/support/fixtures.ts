@@ -6,6 +6,7 @@ import type { Db } from "../../server/db/pool.js";
 import { enqueueJobs } from "../../server/lifecycle/enqueue.js";
 import { createLogger } from "../../server/logger.js";
 import { systemNetwork } from "../../server/webhooks/network.js";
+import { AttemptTable } from "../../server/worker/attempt.js";
 import type { AttemptDeps } from "../../server/worker/run-attempt.js";
 import type { EnqueueItem } from "../../shared/jobs.js";
 
@@ -33,8 +34,7 @@ export function attemptDeps(db: Db, pool: pg.Pool, env: Record<string, string> =
   return {
     services: { db, pool, config, network: systemNetwork },
     logger: createLogger(process.env.TEST_LOG_LEVEL ?? "silent", "test-worker", "stderr"),
-    inFlight: new Map(),
-    active: new Map(),
+    attempts: new AttemptTable(),
   };
 }
 

@@ -4,11 +4,13 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CANCEL_CHANNEL } from "../../server/db/schema.js";
 import { PermanentError } from "../../server/errors.js";
 import { jobHistory } from "../../server/jobs/event-log.js";
+import { recordCrashedAttempt, recordSuccess } from "../../server/lifecycle/attempts.js";
 import { type AttemptRow, writeBatch } from "../../server/lifecycle/batched-writes.js";
 import { emailTask } from "../../server/tasks/email.js";
 import type { TaskDefinition } from "../../server/tasks/types.js";
+import { ShutdownError } from "../../server/worker/attempt.js";
 import { CancellationListener } from "../../server/worker/cancellations.js";
-import { recordCrashedAttempt, recordSuccess, runAttempt, ShutdownError } from "../../server/worker/run-attempt.js";
+import { runAttempt } from "../../server/worker/run-attempt.js";
 import type { JobType } from "../../shared/jobs.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { attemptDeps, enqueueOne, gate, makeUser, sleep } from "../support/fixtures.js";
@@ -355,7 +357,7 @@ describe("runAttempt", () => {
   test("a job whose success is still being written here is not started again when its graphile job comes back", async () => {
     const owner = await makeUser(t.db, "settling@example.com");
     const id = await enqueueOne(t.pool, owner);
-    const deps = { ...attemptDeps(t.db, t.pool), settling: new Map<string, Promise<void>>() };
+    const deps = { ...attemptDeps(t.db, t.pool), recordSuccessAfterSlot: true };
     // An attempt whose handler succeeded, its success waiting for the database (as when its write failed
     // while Postgres was away and is being retried); graphile-worker's lock on the job was meanwhile released.
     const [started] = await writeBatch(t.pool, [{ kind: "start", jobId: id, processId: null }]);
@@ -364,8 +366,10 @@ describe("runAttempt", () => {
       await recordSuccess(t.pool, started as AttemptRow, ok);
     });
     // What the first attempt leaves behind in this process while its success is on its way.
-    deps.settling.set(id, landing);
-    deps.active.set(id, landing);
+    const earlier = deps.attempts.add(id);
+    for (const state of ["starting", "running", "recording"] as const) earlier.moveTo(state);
+    deps.attempts.freeSlot(earlier);
+    void landing.then(() => earlier.moveTo("done"));
     const handler = counted();
     await runAttempt(deps, handler.task, id);
     expect(handler.runs).toBe(0);
@@ -377,7 +381,7 @@ describe("runAttempt", () => {
     const owner = await makeUser(t.db, "cancel-start@example.com");
     const id = await enqueueOne(t.pool, owner);
     const deps = attemptDeps(t.db, t.pool);
-    const listener = new CancellationListener(t.url, deps.inFlight, deps.logger);
+    const listener = new CancellationListener(t.url, deps.attempts, deps.logger);
     await listener.start();
     // Hold the job's row, so the start waits; the notification is sent when the lock is let go, before the
     // start can finish: it reaches this process while the attempt is still starting.
@@ -447,7 +451,7 @@ describe("runAttempt", () => {
     await began.promise;
     // A sweep took this (stalled) process for dead: the attempt is recorded as crashed and queued again,
     // and the new graphile job reaches this same process while its first attempt still runs.
-    await recordCrashedAttempt({ pool: t.pool }, id, { requeue: true });
+    await recordCrashedAttempt(t.pool, id, { requeue: true });
     const second = runAttempt(deps, handler, id);
     await sleep(200);
     hold.open();
@@ -461,7 +465,7 @@ describe("runAttempt", () => {
     const id = await enqueueOne(t.pool, owner);
     const stop = new AbortController();
     const deps = { ...attemptDeps(t.db, t.pool), shutdown: stop.signal };
-    deps.active.set(id, new Promise<void>(() => {}));
+    deps.attempts.add(id).moveTo("running"); // an earlier attempt of the job, never done
     const attempt = runAttempt(deps, task({ run: async () => ok }), id);
     await sleep(100);
     stop.abort();

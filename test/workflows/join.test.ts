@@ -3,7 +3,7 @@
 // retried write) releases nothing more.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { JobRow } from "../../server/db/schema.js";
-import { recordSuccess } from "../../server/worker/run-attempt.js";
+import { recordSuccess } from "../../server/lifecycle/attempts.js";
 import { eventually, startTestApp, type TestApp } from "../support/app.js";
 import { spawnWorker, type WorkerProcess } from "../support/processes.js";
 import { startTestSmtpServer, type TestSmtpServer } from "../support/smtp.js";
