@@ -1,12 +1,21 @@
 /**
- * Every write of a job's state: one UPDATE guarded by the legal source states
- * (from shared/states.ts) and, for a worker's writes, the attempt's fencing
- * token; the event row goes in the same statement. A
- * guard that matches no row means an illegal or stale write, reported to the
- * caller, never a silent overwrite.
+ * server/lifecycle/ owns every write of job state: each UPDATE of a job's
+ * status or fence and each job_events insert is here, and nowhere else.
+ * It must not import the worker or the HTTP faces; they call it.
+ *
+ * This file: the guarded transition. One UPDATE guarded by the legal source
+ * states (from shared/states.ts) and, for a worker's writes, the attempt's
+ * fencing token; the event row goes in the same statement. A guard that
+ * matches no row means an illegal or stale write, reported to the caller,
+ * never a silent overwrite.
  *
  * These statements do not ring the events doorbell: the lifecycle operation
- * that runs them rings once its write has committed (doorbell.ts).
+ * that runs them rings once its write has committed (doorbell.ts). Status
+ * changes happen in three statements only: this one, INSERT_JOBS_SQL
+ * (enqueue.ts, -> pending) and writeBatch (batched-writes.ts, -> running,
+ * -> succeeded). Each inserts its job_events rows in a CTE; a counter table
+ * per owner, type and status would be kept by one more CTE in each of those
+ * three.
  */
 import type { DlqReason, JobStatus } from "../../shared/states.js";
 import { statusesLeadingTo } from "../../shared/states.js";

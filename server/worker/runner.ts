@@ -1,5 +1,9 @@
 /**
- * The graphile-worker runner: one graphile task per job type, each wrapped by
+ * server/worker/ runs tasks: graphile-worker's runner, an attempt's life
+ * (attempt.ts, run-attempt.ts), heartbeats, cancellation and schedules. It
+ * writes no job state itself (server/lifecycle/ does) and serves no HTTP.
+ *
+ * This file: the graphile-worker runner, one graphile task per job type, each wrapped by
  * runAttempt, plus the housekeeping cron. Runs inside the server by default,
  * or alone with `npm run worker`.
  *
