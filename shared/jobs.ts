@@ -1,4 +1,7 @@
 /**
+ * shared/ is the isomorphic contract between server and client: job types (here), states, events, job and
+ * workflow views, the transformer. Must not: import Node builtins or anything from server/ or client/.
+ *
  * The job registry: the single source of truth for job types. Each type declares
  * its payload, progress and result schemas; the router, the worker and the client
  * all infer their types from here. Isomorphic: no Node or database imports.

@@ -1,3 +1,7 @@
+/**
+ * client/src/ is the React (Vite) dashboard; this file mounts it. Must not: import Node builtins, or the server
+ * except with `import type` (AppRouter, in trpc.ts); what it shares with the server comes from shared/.
+ */
 import "./zod-config.js";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { StrictMode, useState } from "react";

@@ -1,4 +1,8 @@
 /**
+ * server/auth/ (services) owns who the caller is: bearer tokens and sessions (here), passwords and users, and
+ * the owner scope every scoped read and action applies (scope.ts). Must not: import anything above the
+ * services layer (requests are read in server/http/), or write job state (that is server/lifecycle/).
+ *
  * Bearer tokens: random, shown once, stored only as a SHA-256 hash. A request
  * carries one in `Authorization: Bearer <token>` or in the `tj_session` cookie.
  * A short-lived in-process cache spares each request a database round trip.

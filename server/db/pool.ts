@@ -1,4 +1,8 @@
 /**
+ * server/db/ (foundation) owns the database: this pool and the Prisma client, the embedded Postgres, migrations,
+ * group commit (batcher.ts) and the hand-written SQL's contract (schema.ts: row types, NOTIFY channel names).
+ * Must not: import anything above the foundation layer, or write job state (that is server/lifecycle/).
+ *
  * One pg Pool per process, shared by Prisma (through adapter-pg), the hot-path
  * SQL modules and graphile-worker, so a transaction can span all three.
  */

@@ -1,4 +1,8 @@
 /**
+ * server/email/ (services) owns sending mail: the SMTP transport (here) and the development sink (sink.ts).
+ * Must not: import anything above the services layer, or write job state; the email job type is
+ * server/tasks/email.ts.
+ *
  * SMTP delivery through nodemailer, one transport per SMTP URL per process, and
  * the classification of SMTP failures into permanent (5xx: the server refused)
  * and transient (4xx, unreachable, timeouts).

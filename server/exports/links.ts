@@ -1,4 +1,8 @@
 /**
+ * server/exports/ (services) owns what an export hands out: CSV encoding (csv.ts) and signed, expiring download
+ * links (here). Must not: import anything above the services layer; the export job type is
+ * server/tasks/export.ts and the download route server/http/export-downloads.ts.
+ *
  * Signed download links, like presigned object-store URLs: anyone holding the
  * link may download until it expires. The key is generated once and kept in
  * app_secrets, so every server process signs and verifies alike.

@@ -1,4 +1,8 @@
 /**
+ * server/http/ owns the HTTP faces: tRPC (here, context.ts, routers/), the SSE and enqueue routes, REST, export
+ * downloads, the dev webhook receiver and the batch limit. Must not: hold job logic (it calls jobs/, lifecycle/,
+ * workflows/); only trpc-internals.ts imports tRPC internals. Nothing below server/http/ imports it.
+ *
  * The one initTRPC. Zod failures reach the client as `data.zodError.issues`
  * (each with its path), in production too; domain errors become codes a client
  * can switch on (NOT_FOUND, CONFLICT, ...).

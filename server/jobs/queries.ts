@@ -1,4 +1,8 @@
 /**
+ * server/jobs/ is the read side: scoped job queries (here), the event log read by cursor (event-log.ts), the
+ * event hub (LISTEN + fan-out) and one caller's event stream. Must not: write job state (that is
+ * server/lifecycle/), or import from server/workflows/, lifecycle/, worker/ or http/.
+ *
  * Reads of jobs through Prisma, always scoped to the caller: a job that is not
  * the caller's is indistinguishable from one that does not exist.
  */

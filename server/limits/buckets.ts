@@ -1,4 +1,8 @@
 /**
+ * server/limits/ (services) owns the rate limits: the enqueue and email token buckets (here), sign-in attempts,
+ * open streams per user, and the one error they throw (rate-limited.ts). Must not: import anything above the
+ * services layer; its callers (server/lifecycle/enqueue.ts, server/http/) decide when a limit applies.
+ *
  * The enqueue and email limits: a token bucket per (user, kind) in Postgres,
  * so every server process draws on one budget. Jobs enqueued by a user's calls
  * (jobs.enqueue, jobs.enqueueMany, webhooks.replay, workflows.start) take one

@@ -1,4 +1,8 @@
 /**
+ * server/security/ (foundation; this is its main file) owns the HTTP policies: response headers (here), the
+ * cross-site guard, the dev-server file guard, the raw-input shape check and TRUST_PROXY. Must not: import
+ * anything above the foundation layer (no database, services or tRPC): each is a pure check or a middleware.
+ *
  * Response headers for production: a Content-Security-Policy that allows only
  * the app's own scripts and no framing, no MIME sniffing, no Referer (signed
  * export links travel in URLs), and HSTS on secure requests. Development

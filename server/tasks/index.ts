@@ -1,4 +1,8 @@
 /**
+ * server/tasks/ owns what each job type does: one file per type (email, export, webhook), the TaskDefinition
+ * shape (types.ts) and the housekeeping schedules. Must not: change a job's status or events (server/lifecycle/
+ * does, around each attempt; housekeeping only prunes old history), or import from jobs/ or any layer above it.
+ *
  * The server side of the job registry: one task per job type. The `satisfies`
  * clause makes a job type without a task (or a task of the wrong type) a
  * compile error.

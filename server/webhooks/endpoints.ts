@@ -1,4 +1,10 @@
-/** Webhook endpoints: each belongs to one user; secrets are shown once, at creation and rotation. */
+/**
+ * server/webhooks/ (services; this is its main file) owns outgoing webhooks: endpoints and secrets (here),
+ * signing, the SSRF guard, the pinned HTTP client and its deadline, and verify.ts for receivers. Must not: import
+ * anything above the services layer, or write job state; the delivery job type is server/tasks/webhook.ts.
+ *
+ * Webhook endpoints: each belongs to one user; secrets are shown once, at creation and rotation.
+ */
 import { randomUUID } from "node:crypto";
 import { ownerScope } from "../auth/scope.js";
 import type { AuthUser } from "../auth/tokens.js";

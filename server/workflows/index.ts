@@ -1,4 +1,8 @@
 /**
+ * server/workflows/ owns workflow definitions: the shapes (define.ts), the registry (here), the planner (plan.ts,
+ * pure) and the reads (steps.ts, views.ts). Must not: write (start, advance and cancel are
+ * server/lifecycle/workflows.ts), or import from server/lifecycle/, worker/ or http/.
+ *
  * The workflow registry: every workflow clients may start, by name. The
  * `satisfies` clause makes a name in shared/workflows.ts without a definition
  * (or the other way round) a compile error.
