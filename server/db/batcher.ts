@@ -4,7 +4,7 @@
  * trip and one commit (one WAL flush, the scarce resource) per batch rather
  * than per request. Under light load a batch is a single request and costs
  * what the unbatched write did. Used by the worker's state writes
- * (worker/batched-writes.ts) and by enqueue (jobs/enqueue.ts).
+ * (lifecycle/batched-writes.ts) and by enqueue (lifecycle/enqueue.ts).
  */
 
 export interface BatcherOptions {

@@ -1,7 +1,7 @@
 /**
  * The workflow rules, as a pure function: given the tree and each task's state,
  * which tasks start now (with their built, schema-checked payloads) and where
- * the workflow stands. The engine (engine.ts) calls it under the workflow's
+ * the workflow stands. server/lifecycle/workflows.ts calls it under the workflow's
  * lock whenever a step settles, and applies its answer in that transaction.
  *
  *   chain   runs its steps in order; a failed step fails the chain, and the
