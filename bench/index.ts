@@ -152,8 +152,17 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
+/**
+ * TRPC_FAST_PATHS=off in the environment: tRPC's adapter answers every call, in
+ * the apps started here as in the fan-out's server process (which inherits the
+ * environment); measures what the hand-written routes are worth.
+ */
+const fastPaths = process.env.TRPC_FAST_PATHS ? { TRPC_FAST_PATHS: process.env.TRPC_FAST_PATHS } : {};
+if (fastPaths.TRPC_FAST_PATHS) process.stdout.write(`bench: TRPC_FAST_PATHS=${fastPaths.TRPC_FAST_PATHS}\n`);
+
 async function startBenchApp(url: string, env: Record<string, string>, tuningRun = false) {
   const config = loadConfig({
+    ...fastPaths,
     NODE_ENV: "test",
     PORT: "0",
     HOST: "127.0.0.1",

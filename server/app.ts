@@ -93,9 +93,13 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
     if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ procedure, err: error.cause ?? error }, "tRPC error");
   };
   // Before anything on /trpc runs a call: an oversized batch is refused whole (MAX_BATCH_CALLS).
+  // A request guard, not a fast path: on whatever TRPC_FAST_PATHS says.
   app.use("/trpc", batchLimit(services));
-  app.use("/trpc", eventStreamRoute(services));
-  app.use("/trpc", enqueueRoute(services, onTrpcError));
+  // The fast paths: hand-written routes in tRPC's wire format. Off, tRPC's adapter below answers these calls too.
+  if (config.TRPC_FAST_PATHS === "on") {
+    app.use("/trpc", eventStreamRoute(services));
+    app.use("/trpc", enqueueRoute(services, onTrpcError));
+  }
   app.use(
     "/trpc",
     createExpressMiddleware({

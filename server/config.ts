@@ -42,6 +42,15 @@ const envSchema = z.object({
   MAX_BATCH_CALLS: z.coerce.number().int().min(0).default(50),
   /** Open jobs.events streams per user in one server process; the next is refused (server/limits/streams.ts). 0: no limit. */
   MAX_STREAMS_PER_USER: z.coerce.number().int().min(0).default(20),
+  /**
+   * The hand-written routes that answer in tRPC's wire format without its HTTP
+   * adapter (jobs.events over SSE, jobs.enqueue; server/http/trpc-internals.ts).
+   * off: tRPC's own adapter answers every call, with the same results (a
+   * fallback should a tRPC upgrade break the parity tests), but slower: about
+   * 0.6x more server CPU per enqueue, and a fan-out to 1,000 streams falls
+   * seconds behind (docs/performance.md).
+   */
+  TRPC_FAST_PATHS: z.enum(["on", "off"]).default("on"),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   /** Worker processes heartbeat this often... */

@@ -11,11 +11,11 @@
  * tRPC's own maxBatchSize is not used: its message cannot be set.
  */
 import { TRPCError } from "@trpc/server";
-import { getErrorShape, getHTTPStatusCode } from "@trpc/server/unstable-core-do-not-import";
 import type express from "express";
 import { transformer } from "../../shared/transformer.js";
 import { type AppServices, createContextInner } from "./context.js";
 import { appRouter } from "./routers/_app.js";
+import { getErrorShape, getHTTPStatusCode, routerConfig } from "./trpc-internals.js";
 
 export function batchLimit(services: AppServices): express.RequestHandler {
   const max = services.config.MAX_BATCH_CALLS;
@@ -26,7 +26,7 @@ export function batchLimit(services: AppServices): express.RequestHandler {
     if (calls === undefined || calls <= max) return next();
     const error = new TRPCError({ code: "BAD_REQUEST", message: `a batch may hold at most ${max} calls` });
     const shape = getErrorShape({
-      config: appRouter._def._config,
+      config: routerConfig(appRouter),
       // The app's own context (its NODE_ENV decides what the formatter shows), signed out: nothing was authenticated.
       ctx: createContextInner(services, null),
       error,

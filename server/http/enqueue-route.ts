@@ -8,6 +8,13 @@
  * With the clients no longer the bottleneck, that was about a third of the
  * server's CPU per enqueue (docs/performance.md).
  *
+ * Who it serves: single-call HTTP clients (httpLink, curl, other languages,
+ * the bench's). The dashboard and the README's client batch their calls
+ * (`?batch=1`), which it leaves to tRPC. Kept because the bench says so: HTTP
+ * enqueue 0.60x to 0.62x of raw add_job with it, 0.43x to 0.44x without
+ * (target 0.5x), same machine and hour. TRPC_FAST_PATHS=off unmounts it
+ * (server/app.ts); tRPC's internals it uses come from trpc-internals.ts.
+ *
  * Only the plain case is served here: a POST with an `application/json` body
  * of known length within the size limit, no query string, that parses and
  * whose context (authentication) resolves. Everything else (a batch, a
@@ -18,21 +25,17 @@
  * the same JSON, shaped by the same formatter (test/api/enqueue-route.test.ts
  * compares both), Retry-After included when the call was rate limited.
  */
-import {
-  getErrorShape,
-  getHTTPStatusCode,
-  getTRPCErrorFromUnknown,
-  type TRPCError,
-} from "@trpc/server/unstable-core-do-not-import";
+import type { TRPCError } from "@trpc/server";
 import type express from "express";
 import { transformer } from "../../shared/transformer.js";
 import { retryAfterSeconds } from "../limits/rate-limited.js";
 import { type AppServices, type Context, createRequestContext } from "./context.js";
 import { appRouter } from "./routers/_app.js";
 import { createCallerFactory } from "./trpc.js";
+import { getErrorShape, getHTTPStatusCode, getTRPCErrorFromUnknown, routerConfig } from "./trpc-internals.js";
 
 const PATH = "/jobs.enqueue";
-const config = appRouter._def._config;
+const config = routerConfig(appRouter);
 const createCaller = createCallerFactory(appRouter);
 
 /** tRPC's media type check: the type before any parameters, case-insensitive. */

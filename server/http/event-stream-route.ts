@@ -19,8 +19,11 @@
  * formatter. test/api/event-stream-route.test.ts compares both streams.
  * tRPC's `sse` options (ping, maxDurationMs) are not configured in trpc.ts;
  * setting them there would need the same here.
+ *
+ * A fast path: TRPC_FAST_PATHS=off unmounts it (server/app.ts), and tRPC's
+ * adapter serves the same stream (test/api/fast-paths.test.ts). tRPC's
+ * internals it uses come from trpc-internals.ts.
  */
-import { getErrorShape, getTRPCErrorFromUnknown, isAbortError } from "@trpc/server/unstable-core-do-not-import";
 import type express from "express";
 import type { JobEvent } from "../../shared/events.js";
 import { userFromHeaders } from "../auth/tokens.js";
@@ -30,9 +33,10 @@ import { streamLimiter } from "../limits/streams.js";
 import type { AppServices } from "./context.js";
 import { createContextInner } from "./context.js";
 import { appRouter } from "./routers/_app.js";
+import { getErrorShape, getTRPCErrorFromUnknown, isAbortError, routerConfig } from "./trpc-internals.js";
 
 const PATH = "/jobs.events";
-const config = appRouter._def._config;
+const config = routerConfig(appRouter);
 
 /**
  * Each event's whole SSE message, encoded, kept per (frozen, shared) event
