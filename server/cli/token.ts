@@ -1,5 +1,8 @@
 /**
- * `npm run token -- <email> [--admin] [--expires <n>d|<n>h|<n>m]`: creates the
+ * server/cli/ holds the npm commands other than dev, start and worker: each opens
+ * the database, does one thing through the layers below, and exits.
+ *
+ * This file: `npm run token -- <email> [--admin] [--expires <n>d|<n>h|<n>m]`: creates the
  * user if needed and prints a new token as the last line of standard output
  * (logs go to standard error). Without --expires the token never expires.
  * Works beside a running `npm run dev`: it finds the embedded Postgres by DATA_DIR.

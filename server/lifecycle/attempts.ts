@@ -1,7 +1,7 @@
 /**
  * An attempt's writes, for the worker: start, progress, succeed, fail into the
  * dead-letter queue, retry later, and record a crash. The worker decides which
- * (server/worker/attempt.ts); this file only writes. Every write after the
+ * (server/worker/run-attempt.ts, outcome.ts); this file only writes. Every write after the
  * start carries the attempt's fencing token, so a late write from an attempt
  * the job has moved on from matches nothing and is dropped; each rings the
  * doorbell once it has committed.

@@ -16,7 +16,8 @@
  *   running    The handler runs. Its signal aborts at the soft time limit, on
  *              cancel, at shutdown past the grace period, and when a progress
  *              write finds the attempt stale; the hard time limit abandons it.
- *   recording  The outcome is being written (success, retry, dead letter). A
+ *   recording  The outcome is being written (success, retry, dead letter),
+ *              after the progress reported before it. A
  *              plain job's success is written after the graphile slot was
  *              given back (`slotFreed`): shutdown waits for those, and a
  *              replaced graphile pool does not take their jobs for crashed.

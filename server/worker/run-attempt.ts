@@ -15,7 +15,8 @@
  *   crash     a crash of this process is recorded by another's sweep
  *             (heartbeat.ts); the next attempt here may find and record one
  *   shutdown  queued -> done (ShutdownError, graphile keeps its job); past the
- *             grace period a running attempt is aborted and recorded as failed
+ *             grace period a running attempt is aborted, and its failure is
+ *             recorded like any other (retried, or dead-lettered on its last attempt)
  *   cancel    starting|running: aborted with CancelledError; nothing more is
  *             written (the cancel already was)
  */
@@ -83,10 +84,10 @@ async function startAndRun(deps: AttemptDeps, task: TaskDefinition<JobType>, att
   log.info({ state: "running" }, "attempt started");
   const progress = new ProgressWriter(deps.services.pool, attempt, job.fence, task.schema.progress, log);
   let outcome = await runHandler(deps, task, attempt, job, progress, log);
-
-  attempt.moveTo("recording");
-  // Progress reported before the outcome is written first, so events stay in order.
+  // Progress reported before the outcome is written first, so events stay in order;
+  // a write that finds the attempt stale still aborts it (still running).
   await progress.flush();
+  attempt.moveTo("recording");
   const { signal } = attempt.controller;
   if (outcome.ok) {
     const result = task.schema.result.safeParse(outcome.result);
@@ -119,9 +120,9 @@ async function recordSuccessMove(
   if (job.workflow_id || !deps.recordSuccessAfterSlot) return settled;
   deps.attempts.freeSlot(attempt);
   void settled.finally(() => attempt.moveTo("done"));
-  for (let waiting = deps.attempts.recordingAfterSlot(); waiting.length > MAX_RECORDING_AFTER_SLOT; ) {
-    await Promise.race(waiting.map((earlier) => earlier.done));
-    waiting = deps.attempts.recordingAfterSlot();
+  for (let behind = deps.attempts.recordingAfterSlot(); behind.length > MAX_RECORDING_AFTER_SLOT; ) {
+    await Promise.race(behind.map((earlier) => earlier.done));
+    behind = deps.attempts.recordingAfterSlot();
   }
 }
 

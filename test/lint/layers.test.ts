@@ -74,8 +74,12 @@ describe("check-layers", () => {
       "server/db/z.ts": `export type Z = string;\n`,
     });
     expect(status).toBe(1);
-    expect(lines).toContain("shared/x.ts -> node:fs: shared/ is isomorphic: it imports no Node builtins");
-    expect(lines).toContain("shared/y.ts -> path: shared/ is isomorphic: it imports no Node builtins");
+    expect(lines).toContain(
+      "shared/x.ts -> node:fs: shared/ is isomorphic: it imports no Node builtins or server-only packages",
+    );
+    expect(lines).toContain(
+      "shared/y.ts -> path: shared/ is isomorphic: it imports no Node builtins or server-only packages",
+    );
     expect(lines).toContain(
       "shared/y.ts -> server/db/z.ts: shared/ is isomorphic: it imports nothing from server/ or client/",
     );
@@ -145,6 +149,34 @@ describe("check-layers", () => {
 
   // The real tree. This passes once the server refactor (server/lifecycle/,
   // server/http/, server/http/trpc-internals.ts) lands; until then it lists what is left.
+  it("closes the side doors: server-only packages, imports out of server/, computed imports, other extensions", () => {
+    const { status, lines } = check({
+      "shared/db.ts": `import pg from "pg";\nexport const Pool = pg.Pool;\n`,
+      "client/src/api.ts": `import { initTRPC } from "@trpc/server";\nexport const t = initTRPC;\n`,
+      "client/src/types.ts": `import type { Pool } from "pg";\nexport type P = Pool;\n`,
+      "server/jobs/uses-client.ts": `import { t } from "../../client/src/api.js";\nexport const x = t;\n`,
+      "server/jobs/computed.ts": `const name = "x";\nexport const load = () => import(\`./\${name}.js\`);\n`,
+      "server/jobs/required.ts": `import fs = require("node:fs");\nimport type X = require("../http/x.js");\nexport const f = fs;\n`,
+      "server/http/x.ts": `export const x = 1;\n`,
+      "server/misc/plain.mjs": `export const y = 1;\n`,
+      "server/http/deep.ts": `import { x } from "@trpc/server/dist/unstable-core-do-not-import/x.js";\nimport { y } from "@trpc/client/dist/links/x.js";\nexport const z = [x, y];\n`,
+    });
+    expect(status).toBe(1);
+    const has = (start: string, rule: RegExp) => lines.some((line) => line.startsWith(start) && rule.test(line));
+    expect(has("shared/db.ts -> pg:", /server-only packages/)).toBe(true);
+    expect(has("client/src/api.ts -> @trpc/server:", /server-only packages only with `import type`/)).toBe(true);
+    expect(lines.some((line) => line.startsWith("client/src/types.ts"))).toBe(false);
+    expect(has("server/jobs/uses-client.ts -> client/src/api.ts:", /imports only from server\/ and shared\//)).toBe(
+      true,
+    );
+    expect(has("server/jobs/computed.ts -> <computed import()>:", /cannot check it/)).toBe(true);
+    expect(has("server/jobs/required.ts -> server/http/x.ts:", /higher layer http/)).toBe(true);
+    expect(has("server/misc/plain.mjs:", /not in any layer/)).toBe(true);
+    expect(lines.filter((line) => line.startsWith("server/http/deep.ts") && /tRPC internals/.test(line))).toHaveLength(
+      2,
+    );
+  });
+
   it("passes on the repository itself", () => {
     const { status, output } = runChecker(repoRoot);
     expect(output).toContain("no violations");

@@ -16,7 +16,7 @@ const workflowIdInput = z.object({ workflowId: z.uuid() });
 
 /**
  * The steps a start would enqueue at once (the plan's first answer, which the
- * engine applies in its transaction); none when the input is refused, which
+ * lifecycle/workflows.ts applies in its transaction); none when the input is refused, which
  * startWorkflow then reports.
  */
 function firstSteps(name: string, rawInput: unknown): { type: string }[] {
