@@ -12,13 +12,20 @@ import type { DlqReason } from "../../shared/states.js";
 import { withTransaction } from "../db/pool.js";
 import type { JobRow } from "../db/schema.js";
 import { taskFor } from "../tasks/index.js";
-import { type AttemptRow, recordSuccessBatched, startAttemptBatched, writeBatch } from "./batched-writes.js";
+import {
+  type AttemptRow,
+  recordProgressBatched,
+  recordSuccessBatched,
+  type SuccessExtras,
+  startAttemptBatched,
+  writeBatch,
+} from "./batched-writes.js";
 import { ringAfter } from "./doorbell.js";
 import { queueAttempt } from "./graphile-jobs.js";
 import { applyTransition } from "./transitions.js";
 import { settleJob } from "./workflows.js";
 
-export type { AttemptRow };
+export type { AttemptRow, SuccessExtras };
 
 /**
  * Starts the next attempt of `jobId` (pending|retrying -> running, attempt and
@@ -39,38 +46,41 @@ export async function startAttempt(
 }
 
 /**
- * Saves a progress report for the running attempt holding `fence`. False when
- * the attempt is stale (the job moved on), so the caller can stop.
+ * Saves a progress report for the running attempt holding `fence`, in this
+ * process's next batch of writes. False when the attempt is stale (the job
+ * moved on), so the caller can stop.
  */
-export async function recordProgress(
+export function recordProgress(
   pool: pg.Pool,
   jobId: string,
   fence: string,
   progress: Record<string, unknown>,
 ): Promise<boolean> {
-  const write = pool.query(
-    `WITH j AS (
-       UPDATE jobs SET progress = $3::jsonb, updated_at = now()
-        WHERE id = $1 AND fence = $2::bigint AND status = 'running'
-       RETURNING id, owner_id, type, status, attempt, progress
-     ), e AS (
-       INSERT INTO job_events (job_id, owner_id, job_type, kind, status, attempt, progress)
-       SELECT id, owner_id, type, 'progress', status, attempt, progress FROM j
-     )
-     SELECT 1 FROM j`,
-    [jobId, fence, JSON.stringify(progress)],
-  );
-  const { rowCount } = await ringAfter(pool, write);
-  return (rowCount ?? 0) > 0;
+  return recordProgressBatched(pool, jobId, fence, progress);
 }
 
 /**
- * Records an attempt's result. A plain job joins this process's batch of
- * writes; a workflow step settles in a transaction that also releases the
- * steps waiting for it (workflows.ts). False: the attempt is stale.
+ * Records an attempt's result, with its last progress report and the receipt
+ * to keep (SuccessExtras). A plain job joins this process's batch of writes; a
+ * workflow step settles in a transaction that also releases the steps waiting
+ * for it (workflows.ts). False: the attempt is stale (its receipt is kept all
+ * the same: what it did was done).
  */
-export async function recordSuccess(pool: pg.Pool, job: AttemptRow, result: unknown): Promise<boolean> {
-  if (!job.workflow_id) return recordSuccessBatched(pool, job.id, job.fence, result);
+export async function recordSuccess(
+  pool: pg.Pool,
+  job: AttemptRow,
+  result: unknown,
+  extras: SuccessExtras = {},
+): Promise<boolean> {
+  if (!job.workflow_id) return recordSuccessBatched(pool, job.id, job.fence, result, extras);
+  // A step's success is not batched: its receipt and last progress go first, on their own.
+  if (extras.receipt !== undefined) {
+    await pool.query(
+      "INSERT INTO job_receipts (job_id, receipt) VALUES ($1, $2::jsonb) ON CONFLICT (job_id) DO NOTHING",
+      [job.id, JSON.stringify(extras.receipt)],
+    );
+  }
+  if (extras.progress) await recordProgress(pool, job.id, job.fence, extras.progress);
   const row = await settleJob(pool, job, {
     jobId: job.id,
     to: "succeeded",

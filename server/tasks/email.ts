@@ -1,8 +1,10 @@
 /**
  * The email task: sends one message over SMTP (SMTP_URL, or the development
- * sink). Sending is recorded per job in email_sends and the Message-ID derives
- * from the job id, so a second run of the same job never sends a second message
- * (and a receiver can drop a duplicate from a crash between send and record).
+ * sink). Its result is kept as the job's receipt (keepsReceipt: written with
+ * the success, no write of its own) and the Message-ID derives from the job
+ * id, so a later attempt of a job whose message went out does not send it
+ * again (and a receiver can drop a duplicate from a crash between the send and
+ * that write).
  */
 import { emailJob } from "../../shared/jobs.js";
 import { classifySmtpError, transportFor } from "../email/transport.js";
@@ -25,12 +27,12 @@ export const emailTask = defineTask({
   maxAttempts: 5,
   backoff: { baseMs: 2_000, maxMs: 5 * 60_000 },
   timeouts: { softMs: 30_000, hardMs: 45_000 },
-  async run({ jobId, payload, signal, progress, services, logger }) {
-    const { db, config } = services;
-    const previous = await db.emailSend.findUnique({ where: { jobId } });
-    if (previous) {
-      logger.info({ messageId: previous.messageId }, "email already sent by an earlier attempt; not sending again");
-      return { messageId: previous.messageId, accepted: previous.accepted as string[], response: previous.response };
+  keepsReceipt: true,
+  async run({ jobId, payload, signal, progress, services, logger, receipt }) {
+    const { config } = services;
+    if (receipt) {
+      logger.info({ messageId: receipt.messageId }, "email already sent by an earlier attempt; not sending again");
+      return receipt;
     }
     if (!config.SMTP_URL) throw new Error("SMTP_URL is not configured");
     signal.throwIfAborted();
@@ -57,11 +59,6 @@ export const emailTask = defineTask({
     }
     const accepted = (info.accepted ?? []).map((a) => (typeof a === "string" ? a : a.address));
     const response = info.response ?? "";
-    await db.emailSend.upsert({
-      where: { jobId },
-      create: { jobId, messageId, accepted, response },
-      update: {},
-    });
     progress({ percent: 100, note: "Sent", stage: "sent" });
     return { messageId, accepted, response };
   },

@@ -43,6 +43,12 @@ export interface TaskContext<T extends JobType> {
   signal: AbortSignal;
   /** Saves and streams progress (throttled); ignored once the attempt is stale. */
   progress: (report: ProgressReport<T>) => void;
+  /**
+   * The receipt an earlier attempt of this job kept (see keepsReceipt), parsed
+   * with the result schema: the side effect was done, so do not do it again.
+   * Undefined when there is none (always on a first attempt).
+   */
+  receipt: JobResult<T> | undefined;
   logger: Logger;
   services: TaskServices;
 }
@@ -53,6 +59,13 @@ export interface TaskDefinition<T extends JobType> {
   maxAttempts: number;
   backoff: Backoff;
   timeouts: Timeouts;
+  /**
+   * Keep the result as the job's receipt: written with the success, in the
+   * same statement, even when the attempt turns out stale (its job moved on:
+   * a hard time limit, a crash sweep), so that a later attempt finds it as
+   * `ctx.receipt` and does not repeat a side effect already done.
+   */
+  keepsReceipt?: boolean;
   /** A graphile-worker named queue: jobs in one queue run one at a time, in order. */
   queue?: string;
   /**

@@ -14,6 +14,7 @@ import {
   recordFailure,
   recordRetry,
   recordSuccess,
+  type SuccessExtras,
 } from "../lifecycle/attempts.js";
 import { currentStatus } from "../lifecycle/transitions.js";
 import type { Logger } from "../logger.js";
@@ -35,12 +36,13 @@ export async function settleSuccess(
   task: TaskDefinition<JobType>,
   job: AttemptRow,
   result: unknown,
+  extras: SuccessExtras,
   signal: AbortSignal,
   log: Logger,
 ): Promise<void> {
   const { pool } = services;
   try {
-    const recorded = await retryWhileUnavailable(() => recordSuccess(pool, job, result), waiting(log));
+    const recorded = await retryWhileUnavailable(() => recordSuccess(pool, job, result, extras), waiting(log));
     if (recorded) log.info({ state: "succeeded" }, "attempt succeeded");
     else log.warn({ state: await currentStatus(pool, job.id) }, "result of a stale attempt dropped");
   } catch (error) {

@@ -1,8 +1,8 @@
 /**
  * A running attempt's progress reports: checked against the job type's
  * schema, then written at most every PROGRESS_INTERVAL_MS (the latest report
- * wins), in order. A write that finds the attempt stale (the job moved on)
- * aborts the handler with StaleAttemptError.
+ * wins), in order, in this process's batches of writes. A write that finds
+ * the attempt stale (the job moved on) aborts the handler with StaleAttemptError.
  */
 import type pg from "pg";
 import type { z } from "zod";
@@ -40,9 +40,23 @@ export class ProgressWriter {
     else this.timer = setTimeout(() => this.write(), wait);
   };
 
-  /** Writes what is pending now and waits for every write: the outcome is written after them, in order. */
-  async flush(): Promise<void> {
+  /**
+   * Stops the timer, waits for the writes in flight, and hands back the
+   * report not yet written: it goes with the outcome (a success writes it in
+   * its own statement), so events stay in order.
+   */
+  async takeLast(): Promise<Record<string, unknown> | undefined> {
     clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.writes;
+    const last = this.pending;
+    this.pending = undefined;
+    return last;
+  }
+
+  /** Writes `report` now and waits for it (a failure's last report, before the failure is recorded). */
+  async writeNow(report: Record<string, unknown>): Promise<void> {
+    this.pending = report;
     this.write();
     await this.writes;
   }

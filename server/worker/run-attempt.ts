@@ -23,7 +23,7 @@
 import type { JobType } from "../../shared/jobs.js";
 import { retryWhileUnavailable } from "../db/unavailable.js";
 import { PermanentError } from "../errors.js";
-import { type AttemptRow, recordCrashedAttempt, startAttempt } from "../lifecycle/attempts.js";
+import { type AttemptRow, recordCrashedAttempt, type SuccessExtras, startAttempt } from "../lifecycle/attempts.js";
 import { currentStatus } from "../lifecycle/transitions.js";
 import type { Logger } from "../logger.js";
 import type { TaskDefinition, TaskServices } from "../tasks/types.js";
@@ -84,17 +84,22 @@ async function startAndRun(deps: AttemptDeps, task: TaskDefinition<JobType>, att
   log.info({ state: "running" }, "attempt started");
   const progress = new ProgressWriter(deps.services.pool, attempt, job.fence, task.schema.progress, log);
   let outcome = await runHandler(deps, task, attempt, job, progress, log);
-  // Progress reported before the outcome is written first, so events stay in order;
-  // a write that finds the attempt stale still aborts it (still running).
-  await progress.flush();
-  attempt.moveTo("recording");
+  // Still running: a progress write in flight may find the attempt stale and abort it.
+  const lastProgress = await progress.takeLast();
   const { signal } = attempt.controller;
   if (outcome.ok) {
     const result = task.schema.result.safeParse(outcome.result);
-    if (result.success) return recordSuccessMove(deps, task, attempt, job, result.data, log);
+    if (result.success) {
+      attempt.moveTo("recording");
+      const receipt = task.keepsReceipt ? result.data : undefined;
+      return recordSuccessMove(deps, task, attempt, job, result.data, { progress: lastProgress, receipt }, log);
+    }
     const error = new PermanentError(`Result does not match the ${task.type} schema: ${result.error.message}`);
     outcome = { ok: false, error };
   }
+  // Progress reported before the failure is written first, so events stay in order.
+  if (lastProgress) await progress.writeNow(lastProgress);
+  attempt.moveTo("recording");
   const { error } = outcome;
   await retryWhileUnavailable(() => settleFailure(deps.services, task, job, error, signal, log), waiting(log));
 }
@@ -114,9 +119,10 @@ async function recordSuccessMove(
   attempt: Attempt,
   job: AttemptRow,
   result: unknown,
+  extras: SuccessExtras,
   log: Logger,
 ): Promise<void> {
-  const settled = settleSuccess(deps.services, task, job, result, attempt.controller.signal, log);
+  const settled = settleSuccess(deps.services, task, job, result, extras, attempt.controller.signal, log);
   if (job.workflow_id || !deps.recordSuccessAfterSlot) return settled;
   deps.attempts.freeSlot(attempt);
   void settled.finally(() => attempt.moveTo("done"));
@@ -185,6 +191,7 @@ async function runHandler(
         payload: payload.data,
         signal: attempt.controller.signal,
         progress: progress.report,
+        receipt: receiptOf(task, job, log),
         logger: log,
         services: deps.services,
       } as Parameters<typeof task.run>[0])
@@ -198,6 +205,15 @@ async function runHandler(
   } finally {
     for (const timer of timers) clearTimeout(timer);
   }
+}
+
+/** The receipt an earlier attempt kept, if it still matches the result schema. */
+function receiptOf(task: TaskDefinition<JobType>, job: AttemptRow, log: Logger): unknown {
+  if (job.receipt === null || job.receipt === undefined) return undefined;
+  const parsed = task.schema.result.safeParse(job.receipt);
+  if (parsed.success) return parsed.data;
+  log.warn({ issues: parsed.error.issues }, "kept receipt does not match the result schema; ignored");
+  return undefined;
 }
 
 /** Resolves when `promise` settles or `signal` aborts, leaving no listener behind on the long-lived signal. */

@@ -124,6 +124,75 @@ describe("writeBatch", () => {
     expect(await statuses(b)).toEqual(["pending", "running"]);
     expect(await statuses(c)).toEqual(["pending", "running"]);
   });
+
+  test("progress, a success with its last progress and receipt, and a stale success's receipt, in one statement", async () => {
+    const owner = await makeUser(t.db, "batch-receipts@example.com");
+    const [a, b, c] = [
+      await enqueueOne(t.pool, owner),
+      await enqueueOne(t.pool, owner),
+      await enqueueOne(t.pool, owner),
+    ];
+    const [rowA, rowB, rowC] = (await writeBatch(t.pool, [
+      { kind: "start", jobId: a, processId: null },
+      { kind: "start", jobId: b, processId: null },
+      { kind: "start", jobId: c, processId: null },
+    ])) as (JobRow & { receipt: unknown })[];
+    expect(rowA?.receipt).toBeNull(); // a first attempt has none
+    const receipt = { messageId: "<a@x>", accepted: ["a@x"], response: "250 OK" };
+    const outcomes = await writeBatch(t.pool, [
+      { kind: "progress", jobId: c, fence: rowC?.fence as string, progress: { percent: 40 } },
+      {
+        kind: "succeed",
+        jobId: a,
+        fence: rowA?.fence as string,
+        result: receipt,
+        progress: { percent: 100, note: "Sent" },
+        receipt,
+      },
+      // b's attempt is stale (its job moved on): no success, but what it did is kept.
+      {
+        kind: "succeed",
+        jobId: b,
+        fence: String(Number(rowB?.fence) + 1),
+        result: {},
+        receipt: { messageId: "<b@x>" },
+      },
+      { kind: "progress", jobId: b, fence: "999", progress: { percent: 1 } },
+    ]);
+    expect(outcomes).toEqual([true, true, false, false]);
+
+    const history = async (id: string) =>
+      (await jobHistory(t.pool, id)).map(
+        (e) => `${e.event.kind}:${e.event.status}:${JSON.stringify(e.event.progress ?? null)}`,
+      );
+    expect(await history(a)).toEqual([
+      "transition:pending:null",
+      "transition:running:null",
+      'progress:running:{"note":"Sent","percent":100}', // jsonb orders keys
+      "transition:succeeded:null",
+    ]);
+    expect(await history(c)).toEqual([
+      "transition:pending:null",
+      "transition:running:null",
+      'progress:running:{"percent":40}',
+    ]);
+    const { rows } = await t.pool.query<{ job_id: string; receipt: unknown }>(
+      "SELECT job_id, receipt FROM job_receipts WHERE job_id = ANY($1::uuid[]) ORDER BY job_id = $2 DESC",
+      [[a, b, c], a],
+    );
+    expect(rows).toEqual([
+      { job_id: a, receipt },
+      { job_id: b, receipt: { messageId: "<b@x>" } },
+    ]);
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: a } })).progress).toEqual({ percent: 100, note: "Sent" });
+
+    // A later attempt of b finds the receipt its stale attempt kept.
+    await t.pool.query("UPDATE jobs SET status = 'retrying' WHERE id = $1", [b]);
+    const [again] = (await writeBatch(t.pool, [{ kind: "start", jobId: b, processId: null }])) as (JobRow & {
+      receipt: unknown;
+    })[];
+    expect(again).toMatchObject({ attempt: 2, receipt: { messageId: "<b@x>" } });
+  });
 });
 
 describe("batched writes through the batcher", () => {
