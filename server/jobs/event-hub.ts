@@ -2,15 +2,25 @@
  * One per server process: LISTENs on the events doorbell, reads the event log
  * by cursor once per ring, and fans each event out to the in-process
  * subscribers whose scope matches. A subscriber's database work is its backfill
- * only; live events cost no query per subscriber.
+ * only; live events cost no query per subscriber. While nobody is subscribed a
+ * ring reads no event: it only moves the head on to the settled horizon (one
+ * tiny query), so with no stream open the writers' events cost no read here.
  *
  * Glossary: doorbell = a NOTIFY with no payload, meaning "the log grew";
- * head = the hub's cursor, the last event it delivered.
+ * head = the hub's cursor: the last event it delivered, or the settled horizon
+ * it moved on to while nobody was subscribed.
  */
 import pg from "pg";
 import { EVENTS_CHANNEL } from "../db/schema.js";
 import type { Logger } from "../logger.js";
-import { type Cursor, jobEventsSince, type ScopedEvent, settledHead } from "./event-log.js";
+import {
+  type Cursor,
+  compareCursors,
+  jobEventsSince,
+  type ScopedEvent,
+  settledHead,
+  settledPosition,
+} from "./event-log.js";
 
 export interface EventScope {
   /** Undefined: every owner (admins). */
@@ -239,6 +249,20 @@ export class EventHub {
       const head = this.head;
       // Stopping ends a long catch-up at the next page, not after the whole backlog.
       if (!head || this.stopped) return;
+      if (this.subscribers.size === 0) {
+        // Nobody to deliver to: move the head on to the horizon without reading
+        // the events (they would be read, parsed and dropped). A stream opened
+        // later backfills from its own start (event-stream.ts), never from here.
+        const settled = await settledPosition(this.pool);
+        // Whoever subscribed meanwhile starts at `head` (the head does not move
+        // during a read): the events up to the new horizon are theirs, so read
+        // them from `head` instead of skipping them.
+        if (this.subscribers.size > 0) continue;
+        // Monotonic anyway (the horizon only moves on, and every event read was below an earlier one); cheap to be sure.
+        if (compareCursors(settled.head, head) > 0) this.head = settled.head;
+        this.pollWhileHeldBack(settled.heldBack);
+        return;
+      }
       const page = await jobEventsSince(this.pool, head, {}, 1000);
       const last = page.events.at(-1);
       if (last) {
@@ -250,16 +274,22 @@ export class EventHub {
         for (const subscription of this.subscribers) subscription.deliver(events);
       }
       if (page.events.length === 1000) continue;
-      if (page.heldBack) {
-        // An older transaction is still open; its commit may not ring (it may
-        // write no event), so look again soon, backing off while it lasts.
-        // Under load some transaction is nearly always open, so the first looks come quickly.
-        this.heldBackDelay = Math.min(Math.max(this.heldBackDelay * 2, 5), 200);
-        this.schedule(this.heldBackDelay);
-      } else {
-        this.heldBackDelay = 0;
-      }
+      this.pollWhileHeldBack(page.heldBack);
       return;
+    }
+  }
+
+  private pollWhileHeldBack(heldBack: boolean): void {
+    if (heldBack) {
+      // An older transaction is still open; its commit may not ring (it may
+      // write no event), so look again soon, backing off while it lasts.
+      // Under load some transaction is nearly always open, so the first looks come quickly.
+      // With nobody subscribed too: the head stays close behind, so a stream
+      // opened now starts about where it would have started.
+      this.heldBackDelay = Math.min(Math.max(this.heldBackDelay * 2, 5), 200);
+      this.schedule(this.heldBackDelay);
+    } else {
+      this.heldBackDelay = 0;
     }
   }
 }

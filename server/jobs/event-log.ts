@@ -151,16 +151,48 @@ export async function jobEventsSince(
 }
 
 /**
+ * The horizon as a cursor: just below the oldest transaction still running
+ * (xmin), at the largest row id. Every row of a transaction older than xmin is
+ * at or before it, every row of a younger one after it; and xmin only moves on,
+ * so neither does this.
+ */
+const HORIZON_TXID = "(pg_snapshot_xmin(pg_current_snapshot())::text::numeric - 1)::text";
+
+/**
  * The newest settled position: a live reader starting here sees every event
  * that settles from now on and none before.
  */
 export async function settledHead(db: Queryable): Promise<Cursor> {
-  const { rows } = await db.query<{ txid: string; id: string }>(
-    `SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::numeric - 1)::text AS txid,
-            '9223372036854775807' AS id`,
-  );
+  const { rows } = await db.query<{ txid: string }>(`SELECT ${HORIZON_TXID} AS txid`);
   const row = rows[0];
-  return row ? { txid: row.txid, id: row.id } : START;
+  return row ? { txid: row.txid, id: MAX_BIGINT } : START;
+}
+
+export interface SettledPosition {
+  /** settledHead's cursor. */
+  head: Cursor;
+  /** As EventsPage.heldBack: rows exist past the horizon (a transaction older than them is still open). */
+  heldBack: boolean;
+}
+
+/**
+ * settledHead, and whether rows are held back past it, from one snapshot in
+ * one round trip that returns no event row: the hub's read while nobody is
+ * subscribed. The probe is one step into the (txid, id) index, the same
+ * ordered LIMIT 1 as jobEventsSince's (measured: an index-only scan, 3 buffers).
+ */
+export async function settledPosition(db: Queryable): Promise<SettledPosition> {
+  const { rows } = await db.query<{ txid: string; held_back: boolean }>({
+    // Prepared once per connection: the hub runs it on every ring while nobody is subscribed.
+    name: "typed_jobs_settled_position",
+    text: `SELECT ${HORIZON_TXID} AS txid,
+                  (SELECT txid FROM job_events
+                    WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())
+                    ORDER BY job_events.txid, job_events.id
+                    LIMIT 1) IS NOT NULL AS held_back`,
+  });
+  const row = rows[0];
+  return row ? { head: { txid: row.txid, id: MAX_BIGINT }, heldBack: row.held_back } : { head: START, heldBack: false };
 }
 
 /** Whether a cursor names an event still in the log (false: pruned, or never existed). */
