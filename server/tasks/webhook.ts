@@ -9,8 +9,9 @@
  */
 import { webhookJob } from "../../shared/jobs.js";
 import { PermanentError, TransientError } from "../errors.js";
+import { logDeliveryAttempt } from "../webhooks/attempt-log.js";
 import { deliveryDeadline } from "../webhooks/deadline.js";
-import { signingSecrets } from "../webhooks/endpoints.js";
+import { endpointForJob, signingSecrets } from "../webhooks/endpoints.js";
 import { describeNetworkError } from "../webhooks/http.js";
 import { messageIdFor, webhookHeaders } from "../webhooks/signing.js";
 import { checkTarget, RESOLVE_PUBLIC_ONLY, UnresolvedHostError, UnsafeTargetError } from "../webhooks/ssrf.js";
@@ -43,24 +44,21 @@ export const webhookTask = defineTask({
     return undefined;
   },
   async run({ jobId, attempt, payload, signal, services, logger }) {
-    const { db, config, network } = services;
-    const job = await db.job.findUniqueOrThrow({ where: { id: jobId }, select: { ownerId: true } });
-    const endpoint = await db.webhookEndpoint.findFirst({ where: { id: payload.endpointId, ownerId: job.ownerId } });
+    const { db, pool, config, network } = services;
+    const endpoint = await endpointForJob(pool, jobId, payload.endpointId);
     if (!endpoint) throw new PermanentError(`webhook endpoint ${payload.endpointId} no longer exists`);
     if (endpoint.disabledAt) throw new PermanentError(`webhook endpoint ${endpoint.id} is disabled`);
 
     const started = Date.now();
     const log = (entry: { statusCode?: number; error?: string; excerpt?: string }) =>
-      db.webhookAttempt.create({
-        data: {
-          jobId,
-          attempt,
-          url: endpoint.url,
-          statusCode: entry.statusCode ?? null,
-          durationMs: Date.now() - started,
-          error: entry.error ?? null,
-          responseExcerpt: entry.excerpt ?? null,
-        },
+      logDeliveryAttempt(pool, {
+        jobId,
+        attempt,
+        url: endpoint.url,
+        statusCode: entry.statusCode ?? null,
+        durationMs: Date.now() - started,
+        error: entry.error ?? null,
+        responseExcerpt: entry.excerpt ?? null,
       });
 
     // One deadline for the whole delivery: DNS lookup, connection, request and

@@ -6,6 +6,7 @@
  * Webhook endpoints: each belongs to one user; secrets are shown once, at creation and rotation.
  */
 import { randomUUID } from "node:crypto";
+import type pg from "pg";
 import { ownerScope } from "../auth/scope.js";
 import type { AuthUser } from "../auth/tokens.js";
 import type { Db } from "../db/pool.js";
@@ -108,6 +109,36 @@ export async function rotateSecret(db: Db, user: AuthUser, id: string, graceHour
     },
   });
   return secret;
+}
+
+/** What a delivery needs of its endpoint. */
+export interface DeliveryEndpoint {
+  id: string;
+  url: string;
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: Date | null;
+  disabledAt: Date | null;
+}
+
+/**
+ * The endpoint a job delivers to, if it still exists and belongs to the job's
+ * owner: one query (a delivery runs it for every attempt).
+ */
+export async function endpointForJob(
+  pool: Pick<pg.Pool, "query">,
+  jobId: string,
+  endpointId: string,
+): Promise<DeliveryEndpoint | undefined> {
+  const { rows } = await pool.query<DeliveryEndpoint>({
+    name: "typed_jobs_endpoint_for_job",
+    text: `SELECT e.id, e.url, e.secret, e.previous_secret AS "previousSecret",
+                  e.previous_secret_expires_at AS "previousSecretExpiresAt", e.disabled_at AS "disabledAt"
+             FROM jobs j JOIN webhook_endpoints e ON e.owner_id = j.owner_id
+            WHERE j.id = $1 AND e.id = $2`,
+    values: [jobId, endpointId],
+  });
+  return rows[0];
 }
 
 /** The secrets that sign a delivery now: the current one, and the previous one during its grace period. */
