@@ -4,6 +4,15 @@
  * embedded Postgres (or BENCH_DATABASE_URL's server), as ratios. Prints a
  * table and writes JSON to bench-results/ (git-ignored). No timed assertions:
  * this reports where we stand.
+ *
+ * Sections (`--only a,b`; all by default): enqueue, drain, depth, latency,
+ * fanout (ours against raw graphile-worker, in this process), and the real
+ * work with peers beside us (bench/real-work.ts): email (emails end to end
+ * through an SMTP server the bench runs), webhook (deliveries end to end to a
+ * receiver it runs), noop-peers (no-op jobs), each for Typed Jobs started as
+ * `npm start` starts it and for pg-boss 12 and 10, BullMQ (Redis at REDIS_URL,
+ * default 127.0.0.1:6379) and raw graphile-worker, each in its own process at
+ * concurrency 10 (their packages: bench/peers/, installed on first use).
  */
 import { fork, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -24,6 +33,7 @@ import { createLogger } from "../server/logger.js";
 import { graphileLogger } from "../server/worker/graphile-logger.js";
 import { graphileBatching } from "../server/worker/runner.js";
 import { trpcClient } from "../test/support/app.js";
+import { REAL_WORK_SECTIONS, type RealWorkSection, runRealWork } from "./real-work.js";
 
 const SIZES = {
   tiny: { enqueue: 200, batch: 1_000, drain: 500, depth: 2_000, latencyRate: 100, latencySeconds: 2, subscribers: 20 },
@@ -56,8 +66,10 @@ const concurrency = Number(option("concurrency", "8"));
  * ±20%, raw graphile-worker's as much as ours.
  */
 const repeat = Number(option("repeat", sizeName === "tiny" ? "1" : "3"));
-/** `--only enqueue,drain,depth,latency,fanout`: run some sections (while working on one). */
-const only = new Set(option("only", "enqueue,drain,depth,latency,fanout").split(","));
+/** `--only enqueue,drain,depth,latency,fanout,email,webhook,noop-peers`: run some sections (while working on one). */
+const only = new Set(
+  option("only", ["enqueue", "drain", "depth", "latency", "fanout", ...REAL_WORK_SECTIONS].join(",")).split(","),
+);
 const logger = createLogger("silent");
 /** Our shipped local queue size: the batched raw run uses the same, as the comparison requires. */
 const shippedLocalQueue = loadConfig({ DATABASE_URL: "postgresql://unused/db" }).WORKER_LOCAL_QUEUE_SIZE;
@@ -714,6 +726,18 @@ try {
     }
   }
 
+  // 6. Real work beside peers: emails, webhooks and no-ops end to end, each system in its own process(es).
+  const realWorkTables: string[] = [];
+  const realWorkSections = REAL_WORK_SECTIONS.filter((section: RealWorkSection) => only.has(section));
+  if (realWorkSections.length > 0) {
+    const realWork = await runRealWork(
+      { serverUrl, dataDir, size: sizeName === "tiny" ? "tiny" : "default", rows, raisedLimits },
+      realWorkSections,
+    );
+    Object.assign(results, realWork.results);
+    realWorkTables.push(...realWork.tables);
+  }
+
   const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;
   results.machine = machine;
   process.stdout.write(
@@ -725,6 +749,7 @@ try {
       "| --- | ---: | ---: | ---: |",
       ...rows.map((r) => `| ${r.join(" | ")} |`),
       "",
+      ...realWorkTables,
       "The 1,000,000-row export: npm run bench:export",
       "",
     ].join("\n"),
