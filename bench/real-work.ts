@@ -765,6 +765,8 @@ const ours = (options: OursOptions): System => ({
       process.execPath,
       [
         "--max-semi-space-size=4",
+        // BENCH_PROFILE_DIR=<dir>: a V8 CPU profile of our process, written there when it exits.
+        ...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
         "--import",
         "tsx",
         context.kind === "noop" ? "bench/ours-noop-main.ts" : "server/main.ts",

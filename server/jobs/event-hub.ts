@@ -31,6 +31,8 @@ export interface EventScope {
 /** A subscriber that fell this far behind is ended; it reconnects with lastEventId. */
 export const MAX_BUFFERED = 10_000;
 const SAFETY_POLL_MS = 2_000;
+/** With no subscriber, how often at most a ring moves the head on (one small query). */
+const IDLE_HEAD_MS = 250;
 
 export class SubscriberOverflowError extends Error {
   constructor() {
@@ -148,6 +150,7 @@ export class EventHub {
   private reading: Promise<void> | undefined;
   private readAgain = false;
   private heldBackDelay = 0;
+  private lastIdleAdvanceAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private safetyTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -253,6 +256,15 @@ export class EventHub {
         // Nobody to deliver to: move the head on to the horizon without reading
         // the events (they would be read, parsed and dropped). A stream opened
         // later backfills from its own start (event-stream.ts), never from here.
+        // At most once per IDLE_HEAD_MS: a busy worker rings up to 100 times a
+        // second, and a subscriber that comes meanwhile just starts a little
+        // further back (its first read delivers those events).
+        const wait = this.lastIdleAdvanceAt + IDLE_HEAD_MS - Date.now();
+        if (wait > 0) {
+          this.schedule(wait);
+          return;
+        }
+        this.lastIdleAdvanceAt = Date.now();
         const settled = await settledPosition(this.pool);
         // Whoever subscribed meanwhile starts at `head` (the head does not move
         // during a read): the events up to the new horizon are theirs, so read

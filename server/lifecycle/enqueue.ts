@@ -63,10 +63,15 @@ export function payloadFingerprint(type: string, payload: unknown): string {
  */
 async function checkOwnership(pool: pg.Pool, ownerId: string, items: EnqueueItem[], batch: boolean): Promise<void> {
   const issues: FieldIssuesError["issues"] = [];
+  const checked = new Map<string, Promise<{ field: string; message: string } | undefined>>();
   for (const [index, item] of items.entries()) {
     const task = taskFor(item.type) as TaskDefinition<JobType>;
-    if (!task.checkForOwner) continue;
-    const problem = await task.checkForOwner({ pool }, ownerId, item.payload as never);
+    const { checkForOwner, ownerCheckKey } = task;
+    if (!checkForOwner) continue;
+    const check = () => checkForOwner({ pool }, ownerId, item.payload as never);
+    const key = ownerCheckKey && `${item.type}:${ownerCheckKey(item.payload as never)}`;
+    if (key && !checked.has(key)) checked.set(key, check());
+    const problem = await (key ? checked.get(key) : check());
     if (problem) {
       const path = [...(batch ? ["jobs", index] : []), "payload", problem.field];
       issues.push({ code: "custom", path, message: problem.message });

@@ -77,6 +77,12 @@ export interface TaskDefinition<T extends JobType> {
     ownerId: string,
     payload: JobPayload<T>,
   ) => Promise<{ field: string; message: string } | undefined>;
+  /**
+   * The part of the payload checkForOwner looks at: the items of one enqueue
+   * with equal keys are checked once (500 deliveries to one endpoint, one
+   * query). Without it, every item is checked.
+   */
+  ownerCheckKey?: (payload: JobPayload<T>) => string;
   run: (ctx: TaskContext<T>) => Promise<JobResult<T>>;
   /** Recurring jobs of this type: each cron slot enqueues one job (see server/worker/schedules.ts). */
   schedules?: readonly JobSchedule<T>[];

@@ -34,6 +34,7 @@ export const webhookTask = defineTask({
   maxAttempts: 8,
   backoff: { baseMs: 5_000, maxMs: 30 * 60_000 },
   timeouts: { softMs: 30_000, hardMs: 40_000 },
+  ownerCheckKey: (payload) => payload.endpointId,
   async checkForOwner({ pool }, ownerId, payload) {
     const { rows } = await pool.query<{ disabled: boolean }>(
       "SELECT disabled_at IS NOT NULL AS disabled FROM webhook_endpoints WHERE id = $1 AND owner_id = $2",
@@ -105,7 +106,7 @@ export const webhookTask = defineTask({
         await log({ error: message });
         throw new TransientError(`delivery failed: ${message}`, { cause: error });
       }
-      logger.info({ status: response.status, msgId }, "webhook delivered");
+      logger.debug({ status: response.status, msgId }, "webhook delivered");
     } finally {
       deadline.clear();
     }

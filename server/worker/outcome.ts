@@ -43,7 +43,7 @@ export async function settleSuccess(
   const { pool } = services;
   try {
     const recorded = await retryWhileUnavailable(() => recordSuccess(pool, job, result, extras), waiting(log));
-    if (recorded) log.info({ state: "succeeded" }, "attempt succeeded");
+    if (recorded) log.debug({ state: "succeeded" }, "attempt succeeded");
     else log.warn({ state: await currentStatus(pool, job.id) }, "result of a stale attempt dropped");
   } catch (error) {
     log.error({ err: (error as Error).message }, "result not recorded; the attempt counts as failed");

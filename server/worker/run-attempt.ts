@@ -81,7 +81,7 @@ async function startAndRun(deps: AttemptDeps, task: TaskDefinition<JobType>, att
   if (!job) return;
   attempt.moveTo("running");
   const log = baseLog.child({ attempt: job.attempt });
-  log.info({ state: "running" }, "attempt started");
+  log.debug({ state: "running" }, "attempt started");
   const progress = new ProgressWriter(deps.services.pool, attempt, job.fence, task.schema.progress, log);
   let outcome = await runHandler(deps, task, attempt, job, progress, log);
   // Still running: a progress write in flight may find the attempt stale and abort it.

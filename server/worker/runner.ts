@@ -14,6 +14,7 @@
 import { EventEmitter } from "node:events";
 import { type Runner, run, type TaskList, type WorkerEvents } from "graphile-worker";
 import type { JobType } from "../../shared/jobs.js";
+import { PlanRefresh } from "../db/plan-refresh.js";
 import { retryWhileUnavailable } from "../db/unavailable.js";
 import type { Logger } from "../logger.js";
 import { tasks } from "../tasks/index.js";
@@ -151,6 +152,9 @@ export async function startWorker(
   };
   watch(runner);
   await heartbeat.start();
+  // Hot statements planned while the tables were empty are planned again as they fill (db/plan-refresh.ts).
+  const planRefresh = new PlanRefresh(services.pool);
+  planRefresh.start();
   logger.info({ concurrency: options.concurrency, processId: heartbeat.processId }, "worker started");
 
   return {
@@ -162,6 +166,7 @@ export async function startWorker(
         attempts.abortAll(() => new ShutdownError());
       }, graceMs);
       stopping = true;
+      planRefresh.stop();
       try {
         // A pool that died with the database is already stopped: nothing to stop, and not an error.
         await runner.stop().catch((error: Error) => logger.warn({ err: error.message }, "graphile-worker pool stop"));

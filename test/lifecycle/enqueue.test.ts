@@ -1,9 +1,11 @@
 // The one enqueue path: job record, first event and graphile-worker job written
 // atomically (one statement without keys, one transaction with them); a
 // failure leaves none of them.
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { EVENTS_CHANNEL } from "../../server/db/schema.js";
+import type { FieldIssuesError } from "../../server/errors.js";
 import { enqueueJobs } from "../../server/lifecycle/enqueue.js";
 import { openTestDb, type TestDb } from "../support/db.js";
 import { emailItem, makeUser } from "../support/fixtures.js";
@@ -256,4 +258,53 @@ test("a big enqueue goes in a statement of its own; small ones made with it stil
   expect(shared).toHaveLength(1);
   expect(await txidOf([big as string])).not.toEqual(shared);
   expect((await t.db.job.findUniqueOrThrow({ where: { id: big as string } })).payload).toMatchObject({ subject: "S" });
+});
+
+test("an enqueue checks each webhook endpoint once, however many deliveries name it, and names each bad item", async () => {
+  const owner = await makeUser(t.db, "owner-checks@example.com");
+  const other = await makeUser(t.db, "owner-checks-other@example.com");
+  const endpoint = async (ownerId: string) => {
+    const id = randomUUID();
+    await t.pool.query(
+      "INSERT INTO webhook_endpoints (id, owner_id, url, secret) VALUES ($1, $2, 'https://example.test/hook', 'whsec_x')",
+      [id, ownerId],
+    );
+    return id;
+  };
+  const mine = await endpoint(owner.id);
+  const theirs = await endpoint(other.id);
+  let checks = 0;
+  // The pool as enqueueJobs sees it, counting the ownership checks it runs.
+  const counting = new Proxy(t.pool, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop !== "query") return typeof value === "function" ? value.bind(target) : value;
+      return (...args: Parameters<typeof target.query>) => {
+        const [config] = args as unknown[];
+        const text = typeof config === "string" ? config : (config as { text?: string }).text;
+        if (text?.includes("FROM webhook_endpoints")) checks += 1;
+        return (target.query as (...a: unknown[]) => unknown)(...args);
+      };
+    },
+  });
+  const delivery = (endpointId: string) => ({ type: "webhook", payload: { endpointId, event: "e", data: {} } });
+  const ids = await enqueueJobs(
+    counting,
+    owner.id,
+    Array.from({ length: 50 }, () => delivery(mine)),
+    {
+      idempotencyTtlHours: 24,
+    },
+  );
+  expect(ids).toHaveLength(50);
+  expect(checks).toBe(1);
+  checks = 0;
+  const refused = await enqueueJobs(counting, owner.id, [delivery(mine), delivery(theirs), delivery(theirs)], {
+    idempotencyTtlHours: 24,
+  }).catch((error: FieldIssuesError) => error);
+  expect(checks).toBe(2);
+  expect((refused as FieldIssuesError).issues.map((issue) => issue.path)).toEqual([
+    ["jobs", 1, "payload", "endpointId"],
+    ["jobs", 2, "payload", "endpointId"],
+  ]);
 });
