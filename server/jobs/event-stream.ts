@@ -27,6 +27,7 @@ import {
   decodeCursor,
   jobEventsSince,
   type ScopedEvent,
+  settledHead,
 } from "./event-log.js";
 import { findJob } from "./queries.js";
 
@@ -194,7 +195,19 @@ async function subscribeFrom(
   const scope = { ownerId: ownerScope(deps.user), jobId: input.jobId };
   // Live first, so nothing settles between the backfill and going live.
   const live = deps.hub.subscribe(scope);
-  if (!input.lastEventId) return { live, scope, cursor: from };
+  if (!input.lastEventId) {
+    // With nobody subscribed, the hub moves its head on lazily (event-hub.ts),
+    // so for the first subscriber "from now" is the log's settled head now:
+    // what the hub then delivers up to it is not sent.
+    if (deps.hub.subscriberCount === 1) {
+      const now = await settledHead(deps.pool).catch((error: unknown) => {
+        live.close();
+        throw error;
+      });
+      if (compareCursors(now, from) > 0) return { live, scope, cursor: now };
+    }
+    return { live, scope, cursor: from };
+  }
   try {
     const resumeFrom = decodeCursor(input.lastEventId);
     if (!resumeFrom) throw new TRPCError({ code: "BAD_REQUEST", message: "lastEventId is malformed" });
