@@ -3,9 +3,10 @@
  * live connection state and the current page.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect } from "react";
 import { ConnectionBanner } from "./components/ConnectionBanner.js";
 import { EventStreamProvider } from "./hooks/event-stream.js";
-import { href, type Route, useRoute } from "./lib/route.js";
+import { documentTitle, href, pageTitle, type Route, useRoute } from "./lib/route.js";
 import { DeadLetters } from "./pages/DeadLetters.js";
 import { JobDetail } from "./pages/JobDetail.js";
 import { Jobs } from "./pages/Jobs.js";
@@ -19,34 +20,39 @@ import { WorkflowDetail } from "./pages/WorkflowDetail.js";
 import { Workflows } from "./pages/Workflows.js";
 import { useTRPC } from "./trpc.js";
 
-const NAV: { route: Route; label: string; adminOnly?: boolean }[] = [
-  { route: { page: "jobs" }, label: "Jobs" },
-  { route: { page: "new" }, label: "New job" },
-  { route: { page: "workflows" }, label: "Workflows" },
-  { route: { page: "dlq" }, label: "Dead letters" },
-  { route: { page: "overview" }, label: "Overview" },
-  { route: { page: "webhooks" }, label: "Webhooks" },
-  { route: { page: "schedules" }, label: "Schedules" },
-  { route: { page: "mail" }, label: "Mail", adminOnly: true },
+const NAV: { route: Route; adminOnly?: boolean }[] = [
+  { route: { page: "jobs" } },
+  { route: { page: "new" } },
+  { route: { page: "workflows" } },
+  { route: { page: "dlq" } },
+  { route: { page: "overview" } },
+  { route: { page: "webhooks" } },
+  { route: { page: "schedules" } },
+  { route: { page: "mail" }, adminOnly: true },
 ];
 
 export function App() {
   const trpc = useTRPC();
   const me = useQuery(trpc.auth.me.queryOptions());
+  const route = useRoute();
+  // Every page's tab says where it is: "<Page> · Typed Jobs"; signed out, "Sign in · Typed Jobs".
+  const title = me.data ? pageTitle(route) : me.isLoading || me.error ? undefined : "Sign in";
+  useEffect(() => {
+    document.title = documentTitle(title);
+  }, [title]);
   if (me.isLoading) return <p className="loading centered">Loading…</p>;
   if (me.error) return <p className="error centered">Cannot reach the server: {me.error.message}</p>;
   if (!me.data) return <SignIn />;
   return (
     <EventStreamProvider>
-      <Shell email={me.data.email} isAdmin={me.data.role === "admin"} />
+      <Shell email={me.data.email} isAdmin={me.data.role === "admin"} route={route} />
     </EventStreamProvider>
   );
 }
 
-function Shell({ email, isAdmin }: { email: string; isAdmin: boolean }) {
+function Shell({ email, isAdmin, route }: { email: string; isAdmin: boolean; route: Route }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const route = useRoute();
   const signOut = useMutation(
     trpc.auth.signOut.mutationOptions({
       onSettled: () => queryClient.resetQueries(),
@@ -61,8 +67,8 @@ function Shell({ email, isAdmin }: { email: string; isAdmin: boolean }) {
         </a>
         <nav aria-label="Main">
           {NAV.filter((n) => !n.adminOnly || isAdmin).map((n) => (
-            <a key={n.label} href={href(n.route)} aria-current={active === n.route.page ? "page" : undefined}>
-              {n.label}
+            <a key={n.route.page} href={href(n.route)} aria-current={active === n.route.page ? "page" : undefined}>
+              {pageTitle(n.route)}
             </a>
           ))}
         </nav>

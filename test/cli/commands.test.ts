@@ -94,6 +94,10 @@ describe("the dev server (npm run dev)", () => {
     expect(await health.json()).toEqual({ ok: true, database: "up" });
     const page = await fetch(`${baseUrl}/`);
     expect(await page.text()).toContain('<div id="root">');
+    // The favicon the page links to (client/public/), served by Vite.
+    const favicon = await fetch(`${baseUrl}/favicon.svg`);
+    expect(favicon.status).toBe(200);
+    expect(favicon.headers.get("content-type")).toContain("image/svg+xml");
     const state = JSON.parse(await fs.readFile(path.join(dataDir, "postgres.json"), "utf8"));
     expect(state.port).toBeGreaterThan(0);
   });
@@ -162,6 +166,11 @@ describe("the dev server (npm run dev)", () => {
     expect(result.code).toBe(0);
     const token = lastLine(result.stdout);
     expect(token).toMatch(/^tj_[A-Za-z0-9_-]{43}$/);
+    // It says which database it used: the running app's, found by DATA_DIR.
+    const { port } = JSON.parse(await fs.readFile(path.join(dataDir, "postgres.json"), "utf8"));
+    expect(result.stderr).toContain(
+      `token: using the embedded Postgres in ${path.relative(ROOT, dataDir)} (port ${port})\n`,
+    );
     const client = trpcClient(baseUrl, token);
     const { jobId } = await client.jobs.enqueue.mutate(emailItem({}, "sink@example.com"));
     // Delivered to the development SMTP sink.
@@ -215,6 +224,11 @@ describe("the dev server (npm run dev)", () => {
     const result = await npmRun("token", ["offline@example.com", "--admin"]);
     expect(result.code).toBe(0);
     expect(lastLine(result.stdout)).toMatch(/^tj_/);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `token: using the embedded Postgres in ${path.relative(ROOT, dataDir)} \\(port \\d+, started for this command\\)\n`,
+      ),
+    );
     await expect(fs.access(path.join(dataDir, "postgres.json"))).rejects.toThrow();
   });
 });

@@ -2,8 +2,10 @@
  * Job forms, typed from the job registry: one field list per job type (a type
  * without a form is a compile error), validated by the same zod schema as the
  * server, with errors keyed by field. Field names are dot paths into the
- * payload ("filter.status").
+ * payload ("filter.status"). A failed submit moves focus to the first field it
+ * marked invalid (useFocusFirstInvalid).
  */
+import { type RefObject, useEffect, useRef } from "react";
 import type { z } from "zod";
 import { type JobPayloadInput, type JobType, jobRegistry } from "../../../shared/jobs.js";
 import { jobStatuses } from "../../../shared/states.js";
@@ -130,4 +132,19 @@ export function buildEnqueueRequest<T extends JobType>(
     } else request.priority = priority;
   }
   return Object.keys(errors).length > 0 ? { ok: false, errors } : { ok: true, request };
+}
+
+/**
+ * A ref for a form whose invalid fields carry aria-invalid="true": each time
+ * `failure` changes (to the field errors of a failed submit, or the server's
+ * refusal), focus moves to the form's first invalid field, once React has
+ * rendered the marks. Nothing marked invalid (cleared errors, a refusal of the
+ * whole form) leaves focus where it is.
+ */
+export function useFocusFirstInvalid(failure: unknown): RefObject<HTMLFormElement | null> {
+  const form = useRef<HTMLFormElement>(null);
+  useEffect(() => {
+    if (failure) form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [failure]);
+  return form;
 }

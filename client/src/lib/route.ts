@@ -46,6 +46,37 @@ export function href(route: Route): string {
   return `#/${route.page}`;
 }
 
+/** The page's name, as the navigation and the tab's title say it. */
+export function pageTitle(route: Route): string {
+  switch (route.page) {
+    case "jobs":
+      return "Jobs";
+    case "job":
+      return `Job ${route.jobId.slice(0, 8)}`;
+    case "new":
+      return "New job";
+    case "dlq":
+      return "Dead letters";
+    case "overview":
+      return "Overview";
+    case "mail":
+      return "Mail";
+    case "webhooks":
+      return "Webhooks";
+    case "schedules":
+      return "Schedules";
+    case "workflows":
+      return "Workflows";
+    case "workflow":
+      return `Workflow ${route.workflowId.slice(0, 8)}`;
+  }
+}
+
+/** document.title for a page ("Jobs · Typed Jobs"), or the app's name alone. */
+export function documentTitle(page: string | undefined): string {
+  return page ? `${page} · Typed Jobs` : "Typed Jobs";
+}
+
 export function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(window.location.hash));
   useEffect(() => {

@@ -8,6 +8,7 @@ import {
   type FieldErrors,
   type FieldSpec,
   jobForms,
+  useFocusFirstInvalid,
 } from "../lib/forms.js";
 import { useTRPC } from "../trpc.js";
 
@@ -19,6 +20,7 @@ export function NewJob() {
   const [values, setValues] = useState<Record<string, string>>({});
   const [options, setOptions] = useState(emptyOptions);
   const [errors, setErrors] = useState<FieldErrors>({});
+  const form = useFocusFirstInvalid(errors);
   const endpoints = useQuery(trpc.webhooks.listEndpoints.queryOptions());
   const enqueue = useMutation(
     trpc.jobs.enqueue.mutationOptions({
@@ -54,7 +56,7 @@ export function NewJob() {
   return (
     <section aria-labelledby="new-title">
       <h1 id="new-title">Start a job</h1>
-      <form className="card form" onSubmit={submit} noValidate>
+      <form ref={form} className="card form" onSubmit={submit} noValidate>
         <label htmlFor="job-type">Job type</label>
         <select
           id="job-type"

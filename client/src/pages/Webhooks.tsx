@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { errorMessage } from "../lib/errors.js";
+import { useFocusFirstInvalid } from "../lib/forms.js";
 import { useTRPC } from "../trpc.js";
 
 /** A user's webhook endpoints: add (the secret is shown once), rotate, disable, delete. */
@@ -33,6 +34,8 @@ export function Webhooks() {
   const disable = useMutation(trpc.webhooks.disableEndpoint.mutationOptions({ onSuccess: () => void refresh() }));
   const remove = useMutation(trpc.webhooks.deleteEndpoint.mutationOptions({ onSuccess: () => void refresh() }));
   const urlError = create.error?.data?.zodError?.issues.find((i) => i.path[0] === "url")?.message;
+  // The browser checks the URL's form before submitting; the server's refusal (say, a private address) marks it too.
+  const form = useFocusFirstInvalid(create.error);
   const submit = (event: FormEvent) => {
     event.preventDefault();
     create.mutate({ url, description: description || undefined });
@@ -45,7 +48,7 @@ export function Webhooks() {
         Deliveries are signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature). In development,
         point an endpoint at <code>{window.location.origin}/dev/webhooks/demo</code> to receive them here.
       </p>
-      <form className="card form" onSubmit={submit}>
+      <form ref={form} className="card form" onSubmit={submit}>
         <label htmlFor="endpoint-url">URL</label>
         <input
           id="endpoint-url"

@@ -5,7 +5,7 @@ import { type WorkflowName, workflowNames } from "../../../shared/workflows.js";
 import { WorkflowBadge } from "../components/WorkflowTree.js";
 import { useJobEvents } from "../hooks/event-stream.js";
 import { errorMessage } from "../lib/errors.js";
-import type { FieldErrors } from "../lib/forms.js";
+import { type FieldErrors, useFocusFirstInvalid } from "../lib/forms.js";
 import { buildStartRequest, workflowForms } from "../lib/workflow-forms.js";
 import { useTRPC } from "../trpc.js";
 
@@ -78,6 +78,7 @@ function StartWorkflow() {
   const [name, setName] = useState<WorkflowName>(workflowNames[0]);
   const [values, setValues] = useState<Record<string, string>>({});
   const [errors, setErrors] = useState<FieldErrors>({});
+  const form = useFocusFirstInvalid(errors);
   const start = useMutation(
     trpc.workflows.start.mutationOptions({
       onSuccess: ({ workflowId }) => {
@@ -108,7 +109,7 @@ function StartWorkflow() {
   };
   const description = definitions.data?.find((d) => d.name === name)?.description;
   return (
-    <form className="card form" onSubmit={submit} noValidate aria-label="Start a workflow">
+    <form ref={form} className="card form" onSubmit={submit} noValidate aria-label="Start a workflow">
       <label htmlFor="workflow-name">Workflow</label>
       <select
         id="workflow-name"
