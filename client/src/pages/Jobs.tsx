@@ -100,7 +100,7 @@ export function Jobs() {
             </thead>
             <tbody>
               {jobs.map((job) => (
-                <tr key={job.id} data-job-id={job.id}>
+                <tr key={job.id} data-job-id={job.id} data-status={job.status}>
                   <td>
                     <a href={`#/jobs/${job.id}`} className="mono">
                       {job.id.slice(0, 8)}
