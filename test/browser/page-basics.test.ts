@@ -131,6 +131,14 @@ describe.skipIf(!chromiumPath)("page basics in Chromium", () => {
     expect(await page.evaluate(() => document.activeElement?.id)).toBe("endpoint-url");
   });
 
+  test('a filtered list with no rows says so, without "Start one"', async () => {
+    await page.goto(`${app.url}/#/jobs`);
+    await page.getByRole("heading", { name: "Jobs" }).waitFor();
+    await page.locator("select").first().selectOption("cancelled"); // this user has cancelled nothing
+    await page.getByText("No jobs match these filters.").waitFor();
+    expect(await page.getByRole("link", { name: "Start one" }).count()).toBe(0);
+  });
+
   test("no request of the whole visit answered 404, and the console stayed clean", () => {
     expect(responses.length).toBeGreaterThan(0);
     expect(responses.filter((r) => r.status === 404)).toEqual([]);

@@ -82,8 +82,14 @@ export function Jobs() {
         <p className="loading">Loading jobs…</p>
       ) : jobs.length === 0 ? (
         <div className="empty">
-          <p>No jobs{filter.status || filter.type || filter.search ? " match these filters" : " yet"}.</p>
-          <a href="#/new">Start one</a>
+          {filter.status || filter.type || filter.search ? (
+            <p>No jobs match these filters.</p>
+          ) : (
+            <>
+              <p>No jobs yet.</p>
+              <a href="#/new">Start one</a>
+            </>
+          )}
         </div>
       ) : (
         <div className="table-wrap">
