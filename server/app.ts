@@ -59,7 +59,13 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   const { pool, db, url: databaseUrl } = database;
 
   if (!config.SMTP_URL && config.NODE_ENV !== "production") {
-    const sink = await startSmtpSink(db, config.dataDir, logger);
+    // A borrowed sink is taken over when its owner exits; the email task reads
+    // config.SMTP_URL at each send, so it follows should the port change.
+    const sink = await startSmtpSink(db, config.dataDir, logger, {
+      onUrl: (url) => {
+        config.SMTP_URL = url;
+      },
+    });
     config.SMTP_URL = sink.url;
     cleanups.push(sink.stop);
   }

@@ -1,7 +1,10 @@
 /**
  * `npm run dev` (with --dev: Vite with hot reload, a demo token printed) and
- * `npm start` (the built client). SIGTERM/SIGINT shut down gracefully; a second
- * signal forces the exit.
+ * `npm start` (the built client). SIGTERM/SIGINT shut down gracefully: running
+ * jobs get SHUTDOWN_GRACE_MS, then the SMTP sink and, last, the embedded
+ * Postgres stop (it runs in a process group of its own, so the terminal's
+ * Ctrl-C reaches only this process). A second signal forces the exit: the
+ * embedded Postgres keeps running, and the next start adopts it.
  */
 import { startApp } from "./app.js";
 import { issueToken } from "./auth/tokens.js";
@@ -58,7 +61,10 @@ try {
     signals += 1;
     firstSignalAt ||= Date.now();
     if (signals > 1) {
-      logger.warn({ signal }, "second signal: exiting now; interrupted jobs will retry");
+      logger.warn(
+        { signal },
+        "second signal: exiting now; interrupted jobs will retry, and an embedded Postgres left running is adopted by the next start",
+      );
       process.exit(1);
     }
     logger.info({ signal }, "shutting down");
