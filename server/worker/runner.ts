@@ -112,6 +112,7 @@ export async function startWorker(
       events,
     });
   let runner = await startRunner();
+  ignoreGraphileReturnJobsFailure(logger);
   let stopping = false;
 
   // graphile-worker stops its pool when it cannot release a job (the database
@@ -147,8 +148,13 @@ export async function startWorker(
       }
     }
   };
+  // A runner may also stop by itself without rejecting (graphile-worker 0.17
+  // ends it when its pool fails to shut down cleanly, e.g. completing jobs
+  // while the database is away): that is replaced the same way.
   const watch = (current: Runner) => {
-    current.promise.catch(replace);
+    current.promise.then(() => {
+      if (!stopping && runner === current) void replace(new Error("the graphile-worker runner stopped by itself"));
+    }, replace);
   };
   watch(runner);
   await heartbeat.start();
@@ -196,4 +202,30 @@ export async function startWorker(
       }
     },
   };
+}
+
+/**
+ * graphile-worker 0.17.3's local queue, when it cannot hand its fetched jobs
+ * back because the database is away and its pool is already released, throws
+ * from a promise nobody awaits (localQueue.js, returnJobs): an unhandled
+ * rejection, which would end the process. The jobs stay locked by the dead
+ * pool, and the runner's replacement unlocks them (force_unlock_workers in
+ * recoverAttempts). So that one error is logged; any other unhandled rejection
+ * is rethrown and ends the process as Node's default would.
+ */
+const RETURN_JOBS_FAILURE = "Error occurred whilst returning jobs from local queue to database queue";
+let returnJobsGuard: ((reason: unknown) => void) | undefined;
+function ignoreGraphileReturnJobsFailure(logger: Logger): void {
+  if (returnJobsGuard) return;
+  returnJobsGuard = (reason) => {
+    if (reason instanceof Error && reason.message.startsWith(RETURN_JOBS_FAILURE)) {
+      logger.error(
+        { err: reason.message },
+        "graphile-worker could not return its local queue's jobs; the new pool unlocks them",
+      );
+      return;
+    }
+    throw reason;
+  };
+  process.on("unhandledRejection", returnJobsGuard);
 }
