@@ -17,7 +17,12 @@ try {
   const database = await openDatabase(config, logger);
   let stopSink = async () => {};
   if (!config.SMTP_URL && config.NODE_ENV !== "production") {
-    const sink = await startSmtpSink(database.db, config.dataDir, logger);
+    // A borrowed sink is taken over when its owner exits, maybe on another port.
+    const sink = await startSmtpSink(database.db, config.dataDir, logger, {
+      onUrl: (url) => {
+        config.SMTP_URL = url;
+      },
+    });
     config.SMTP_URL = sink.url;
     stopSink = sink.stop;
   }
