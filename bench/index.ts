@@ -14,6 +14,18 @@
  * `npm start` starts it and for pg-boss 12 and 10, BullMQ (Redis at REDIS_URL,
  * default 127.0.0.1:6379) and raw graphile-worker, each in its own process at
  * concurrency 10 (their packages: bench/peers/, installed on first use).
+ *
+ * Environment switches: BENCH_DATABASE_URL (a Postgres server to use instead
+ * of the embedded one); BENCH_SQL (run in each fresh database of the first
+ * sections); BENCH_SERVER_FLAGS (node flags of the fan-out section's server);
+ * for the real-work sections, BENCH_SYSTEMS="typed,bullmq" (only those
+ * systems), BENCH_PROFILE_DIR=<dir> (a V8 CPU profile of our process, and the
+ * measured window beside it for bench/profile-summary.ts), BENCH_STATEMENTS=1
+ * (the embedded Postgres preloads pg_stat_statements, and each run of ours
+ * ends with a table of its statements per job: calls, rows, exec time, WAL;
+ * not with BENCH_DATABASE_URL), BENCH_DASHBOARD=1 (while ours runs, one
+ * jobs.events SSE stream is open for the whole run, as a dashboard holds
+ * one, so the event hub reads the log; the events it got are printed).
  */
 import { fork, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -90,8 +102,18 @@ const emailPayload = { to: "bench@example.com", subject: "Bench", body: "b" };
 const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "typed-jobs-benchrun-"));
 let serverUrl = process.env.BENCH_DATABASE_URL;
 let stopPostgres = async () => {};
+/** BENCH_STATEMENTS=1: pg_stat_statements on the embedded Postgres (a server of BENCH_DATABASE_URL may not preload it). */
+const statements = Boolean(process.env.BENCH_STATEMENTS) && !serverUrl;
+if (process.env.BENCH_STATEMENTS && serverUrl) {
+  process.stdout.write(
+    "bench: BENCH_STATEMENTS is ignored with BENCH_DATABASE_URL (its server may not preload pg_stat_statements)\n",
+  );
+}
 if (!serverUrl) {
-  const embedded = await startEmbeddedPostgres(dataDir, logger, "postgres");
+  const extraFlags = statements
+    ? ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"]
+    : [];
+  const embedded = await startEmbeddedPostgres(dataDir, logger, "postgres", { extraFlags });
   serverUrl = embedded.url;
   stopPostgres = embedded.stop;
 }
@@ -802,7 +824,15 @@ try {
   const realWorkSections = REAL_WORK_SECTIONS.filter((section: RealWorkSection) => only.has(section));
   if (realWorkSections.length > 0) {
     const realWork = await runRealWork(
-      { serverUrl, dataDir, size: sizeName === "tiny" ? "tiny" : "default", rows, raisedLimits },
+      {
+        serverUrl,
+        dataDir,
+        size: sizeName === "tiny" ? "tiny" : "default",
+        rows,
+        raisedLimits,
+        statements,
+        dashboard: Boolean(process.env.BENCH_DASHBOARD),
+      },
       realWorkSections,
     );
     Object.assign(results, realWork.results);

@@ -36,7 +36,7 @@
  */
 import { type ChildProcess, fork, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { cpus } from "node:os";
@@ -77,6 +77,10 @@ export interface RealWorkContext {
   rows: [string, string, string, string][];
   /** Bucket overrides for one user enqueueing `counts` at once (bench/index.ts), said on stdout. */
   raisedLimits: (section: string, counts: { jobs: number; emails: number }) => Record<string, string>;
+  /** BENCH_STATEMENTS: the server preloads pg_stat_statements; each run of ours reports its statements per job. */
+  statements?: boolean;
+  /** BENCH_DASHBOARD: one jobs.events SSE stream open on ours for the whole run. */
+  dashboard?: boolean;
 }
 
 interface RunResult {
@@ -101,6 +105,30 @@ interface RunResult {
   /** Database size growth (Postgres) or used_memory growth (Redis) per job, bytes. */
   storedBytesPerJob?: number;
   keeps: string;
+  /** BENCH_STATEMENTS: the system's statements over the run (pg_stat_statements, its database only). */
+  statements?: StatementRow[];
+  /** BENCH_DASHBOARD: what the dashboard-like stream received. */
+  dashboard?: DashboardCount;
+}
+
+/** One normalised statement of pg_stat_statements, totals over the run. */
+interface StatementRow {
+  issuer: string;
+  query: string;
+  /** False: run inside a function (its time and WAL are also in its caller's). */
+  toplevel: boolean;
+  calls: number;
+  rows: number;
+  execMs: number;
+  planMs: number;
+  walBytes: number;
+}
+
+interface DashboardCount {
+  /** Job events received (not the connected message or pings). */
+  events: number;
+  /** By kind and status, "transition pending" or "progress running". */
+  byKind: Record<string, number>;
 }
 
 // ---------------------------------------------------------------------------
@@ -463,6 +491,8 @@ interface Started {
   /** Why it cannot finish: a process exited or a job threw. */
   broken: () => string | undefined;
   keeps: () => Promise<string>;
+  /** BENCH_DASHBOARD (ours): what its stream received so far. */
+  dashboard?: () => DashboardCount;
   stop: () => Promise<void>;
   kill: () => void;
 }
@@ -477,6 +507,8 @@ interface SystemContext {
   webhooks: Sink;
   webhookSecret: string;
   redisPrefix: string;
+  /** Open one jobs.events stream for the whole run (ours). */
+  dashboard: boolean;
 }
 
 interface System {
@@ -746,6 +778,62 @@ function mutation(agent: http.Agent, baseUrl: string, token: string, procedure: 
   });
 }
 
+/**
+ * BENCH_DASHBOARD: a jobs.events SSE stream as the dashboard holds one (the
+ * wire format EventSource reads; see bench/fanout-clients.ts), open until
+ * closed. Resolves once the server has said it is connected; counts the job
+ * events it receives by kind and status.
+ */
+function openDashboardStream(
+  baseUrl: string,
+  token: string,
+): Promise<{ count: () => DashboardCount; close: () => void }> {
+  const url = new URL("/trpc/jobs.events", baseUrl);
+  url.searchParams.set("input", JSON.stringify({ json: {} }));
+  const counted: DashboardCount = { events: 0, byKind: {} };
+  let connected = false;
+  return new Promise((resolve, reject) => {
+    const request = http.get(
+      url,
+      { headers: { accept: "text/event-stream", authorization: `Bearer ${token}` } },
+      (response) => {
+        if (response.statusCode !== 200) {
+          reject(new Error(`the dashboard stream was refused: ${response.statusCode}`));
+          response.resume();
+          return;
+        }
+        response.setEncoding("utf8");
+        let pending = "";
+        response.on("data", (text: string) => {
+          pending += text;
+          // Messages end with a blank line; tRPC adds one more "\n", left at the next message's start.
+          for (let end = pending.indexOf("\n\n"); end >= 0; end = pending.indexOf("\n\n")) {
+            const message = pending.slice(0, end).trim();
+            pending = pending.slice(end + 2);
+            if (message.startsWith("event: connected")) {
+              if (!connected) {
+                connected = true;
+                resolve({ count: () => counted, close: () => request.destroy() });
+              }
+            } else if (message.startsWith("data: ") && message.includes("\nid: ")) {
+              counted.events += 1;
+              const kind = /"kind":"(\w+)"/.exec(message)?.[1] ?? "?";
+              const status = /"status":"(\w+)"/.exec(message)?.[1] ?? "?";
+              const key = `${kind} ${status}`;
+              counted.byKind[key] = (counted.byKind[key] ?? 0) + 1;
+            }
+          }
+        });
+        response.on("error", () => {});
+      },
+    );
+    request.on("error", reject);
+    request.setTimeout(30_000, () => {
+      if (!connected) request.destroy(new Error("the dashboard stream did not connect in 30 s"));
+    });
+  });
+}
+
 const ours = (options: OursOptions): System => ({
   name: "Typed Jobs",
   peer: false,
@@ -816,8 +904,10 @@ const ours = (options: OursOptions): System => ({
         payload = (i) => ({ endpointId: endpoint.id, event: "bench.ping", data: { i } });
       }
       const type = context.kind === "webhook" ? "webhook" : "email";
+      const dashboard = context.dashboard ? await openDashboardStream(baseUrl, token) : undefined;
       return {
         pids: [proc.pid],
+        ...(dashboard ? { dashboard: dashboard.count } : {}),
         async feed(count) {
           for (let done = 0; done < count; done += FEED_BATCH) {
             const n = Math.min(FEED_BATCH, count - done);
@@ -852,8 +942,14 @@ const ours = (options: OursOptions): System => ({
           }
           return `rows: ${kept.join(", ")}; finished jobs kept JOB_RETENTION_DAYS (30)`;
         },
-        stop: () => proc.stop(),
-        kill: () => proc.kill(),
+        stop: () => {
+          dashboard?.close();
+          return proc.stop();
+        },
+        kill: () => {
+          dashboard?.close();
+          proc.kill();
+        },
       };
     } catch (error) {
       proc.kill();
@@ -904,19 +1000,129 @@ interface RunEnvironment {
   smtp: Sink;
   webhooks: Sink;
   redisPrefix: string;
+  statements: boolean;
+  dashboard: boolean;
+}
+
+/**
+ * With pg_stat_statements on, the bench's own connection to the database logs
+ * in as this role, so that its statements are told apart (pg_stat_statements
+ * drops comments, not the user).
+ */
+const BENCH_ROLE = "typed_jobs_bench";
+
+async function benchRoleUrl(admin: pg.Client, url: string): Promise<string> {
+  await admin.query(
+    `DO $$ BEGIN
+       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${BENCH_ROLE}') THEN
+         CREATE ROLE ${BENCH_ROLE} LOGIN SUPERUSER PASSWORD '${BENCH_ROLE}';
+       END IF;
+     END $$`,
+  );
+  const withRole = new URL(url);
+  withRole.username = BENCH_ROLE;
+  withRole.password = BENCH_ROLE;
+  return withRole.toString();
+}
+
+/**
+ * Who issues a statement, from its text: ours (by file), graphile-worker, the
+ * bench's own. A statement run inside a function (pg_stat_statements.track =
+ * all) is marked nested: its time and WAL are in its caller's too.
+ */
+const ISSUERS: [RegExp, string][] = [
+  [/^ANALYZE|relpages/i, "plan refresh (plan-refresh.ts)"],
+  [/^WITH s AS \( UPDATE jobs SET status/, "lifecycle batch (batched-writes.ts)"],
+  [/jsonb_to_recordset/, "enqueue (enqueue.ts)"],
+  [/take_rate_tokens|rate_buckets/, "rate buckets (buckets.ts)"],
+  // Postgres 18 keeps the foreign key checks on jobs and on users as one entry (its text names the first seen).
+  [/FOR KEY SHARE OF x/, "foreign key checks (events, receipt -> jobs; jobs -> users)"],
+  [/random\(\)::text/, "graphile-worker (add_jobs' NOTIFY)"],
+  [/^SELECT set_config\(\$1, \$2, \$3\)$/, "rate buckets (buckets.ts)"],
+  [/pg_notify/, "doorbell (doorbell.ts)"],
+  [/job_events/, "event hub (event-log.ts)"],
+  [/pg_snapshot_xmin/, "event hub (event-log.ts)"],
+  [/api_tokens|"users"/, "auth (Prisma)"],
+  [/worker_processes/, "heartbeat (heartbeat.ts)"],
+  [/graphile_worker/i, "graphile-worker"],
+  [/^LISTEN/i, "LISTEN (hub, cancellations, graphile)"],
+  [/^(BEGIN|COMMIT|ROLLBACK)/i, "transaction control"],
+];
+
+function issuerOf(query: string, toplevel: boolean): string {
+  const issuer = ISSUERS.find(([pattern]) => pattern.test(query))?.[1] ?? "other";
+  return toplevel ? issuer : `nested: ${issuer}`;
+}
+
+/**
+ * The statements of `database` (by oid) in pg_stat_statements since its
+ * reset, read on the bench's connection; the bench's own are marked.
+ */
+async function readStatements(poller: Poller, dbid: number): Promise<StatementRow[]> {
+  const rows = await poller.query<{
+    bench: boolean;
+    query: string;
+    toplevel: boolean;
+    calls: string;
+    rows: string;
+    exec: number;
+    plan: number;
+    wal: string;
+  }>(
+    `SELECT userid = '${BENCH_ROLE}'::regrole AS bench, query, toplevel, calls::text AS calls, rows::text AS rows, total_exec_time AS exec,
+            total_plan_time AS plan, wal_bytes::text AS wal
+       FROM pg_stat_statements WHERE dbid = $1`,
+    [dbid],
+  );
+  return rows
+    .map((row) => ({
+      issuer: row.bench ? "the bench" : issuerOf(row.query.replace(/\s+/g, " ").trim(), row.toplevel),
+      query: row.query.replace(/\s+/g, " ").trim(),
+      toplevel: row.toplevel,
+      calls: Number(row.calls),
+      rows: Number(row.rows),
+      execMs: row.exec,
+      planMs: row.plan,
+      walBytes: Number(row.wal),
+    }))
+    .sort((a, b) => b.execMs - a.execMs);
+}
+
+/** Waits until a dashboard stream's count has not moved for `quietMs` (the hub delivers the last events late). */
+async function settledCount(count: () => DashboardCount, quietMs = 300, maxMs = 3_000): Promise<DashboardCount> {
+  let last = count().events;
+  for (let since = Date.now(), start = Date.now(); Date.now() - start < maxMs; ) {
+    await sleep(50);
+    const now = count().events;
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) break;
+  }
+  return structuredClone(count());
 }
 
 async function runSystem(system: System, kind: Kind, jobs: number, environment: RunEnvironment): Promise<RunResult> {
   const { admin, serverUrl } = environment;
   const database = system.store === "postgres" ? `bench_rw_${randomBytes(5).toString("hex")}` : undefined;
+  // BENCH_STATEMENTS: ours only (the peers' own statements are theirs to tune).
+  const statements = environment.statements && !system.peer && database !== undefined;
   let started: Started | undefined;
   let poller: Poller | undefined;
   try {
     const url = database ? databaseUrl(serverUrl, database) : "";
+    let dbid = 0;
     if (database) {
       await admin.query(`CREATE DATABASE "${database}"`);
-      poller = new Poller(url);
+      poller = new Poller(statements ? await benchRoleUrl(admin, url) : url);
       await poller.connect();
+      if (statements) {
+        await poller.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        const [row] = await poller.query<{ oid: number }>(
+          "SELECT oid::int AS oid FROM pg_database WHERE datname = current_database()",
+        );
+        dbid = row?.oid ?? 0;
+      }
     }
     const context: SystemContext = {
       kind,
@@ -927,6 +1133,7 @@ async function runSystem(system: System, kind: Kind, jobs: number, environment: 
       webhooks: environment.webhooks,
       webhookSecret: newSecret(),
       redisPrefix: environment.redisPrefix,
+      dashboard: environment.dashboard,
     };
     started = await system.start(context);
     const running = started;
@@ -950,6 +1157,8 @@ async function runSystem(system: System, kind: Kind, jobs: number, environment: 
       : undefined;
     const commitsBefore = database ? await commits(admin, database) : 0;
     const sizeBefore = database ? await databaseSize(admin, database) : 0;
+    // This database's statements from here on: the startup's (migrations, the first plans) are not the jobs'.
+    if (statements) await poller?.query("SELECT pg_stat_statements_reset(0, $1::oid, 0)", [dbid]);
     environment.smtp.reset();
     environment.webhooks.reset();
     const sink = kind === "email" ? environment.smtp : kind === "webhook" ? environment.webhooks : undefined;
@@ -958,6 +1167,8 @@ async function runSystem(system: System, kind: Kind, jobs: number, environment: 
     const benchBefore = process.cpuUsage();
 
     const startedAt = performance.now();
+    // The clock V8's CPU profiles use (CLOCK_MONOTONIC, µs), for the measured window beside our profile.
+    const windowStartUs = process.hrtime.bigint() / 1000n;
     let fed = false;
     let feedSeconds = 0;
     let feedError: unknown;
@@ -1006,6 +1217,22 @@ async function runSystem(system: System, kind: Kind, jobs: number, environment: 
       await sleep(Math.min(500, Math.max(20, eta / 2)));
     }
     const seconds = (performance.now() - startedAt) / 1000;
+    const windowEndUs = process.hrtime.bigint() / 1000n;
+    const profileDir = process.env.BENCH_PROFILE_DIR;
+    if (profileDir && !system.peer) {
+      // Beside the profile our process writes as it exits (CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile):
+      // bench/profile-summary.ts takes the feed-to-end window from it, and the job count.
+      mkdirSync(profileDir, { recursive: true });
+      const window = {
+        system: system.name,
+        kind,
+        jobs,
+        pid: running.pids[0],
+        startUs: `${windowStartUs}`,
+        endUs: `${windowEndUs}`,
+      };
+      writeFileSync(path.join(profileDir, `window-${running.pids[0]}.json`), JSON.stringify(window));
+    }
     const machineMs = machineBusyMs() - machineBefore;
     const benchCpu = process.cpuUsage(benchBefore);
     const benchMs = (benchCpu.user + benchCpu.system) / 1000;
@@ -1023,6 +1250,8 @@ async function runSystem(system: System, kind: Kind, jobs: number, environment: 
       : undefined;
     const final = await started.progress(true);
     if (final.done !== jobs) throw new Error(`${final.done} of ${jobs} jobs recorded done at the end`);
+    const statementRows = statements && poller ? await readStatements(poller, dbid) : undefined;
+    const dashboard = started.dashboard ? await settledCount(started.dashboard) : undefined;
     if (sink && sink.duplicates > 0) process.stdout.write(`bench: ${system.name} delivered ${sink.duplicates} twice\n`);
     const sizeAfter = database ? await databaseSize(admin, database) : 0;
     const keeps = await started.keeps();
@@ -1060,6 +1289,8 @@ async function runSystem(system: System, kind: Kind, jobs: number, environment: 
       ...(database ? { commitsPerJob: (commitsAfter - commitsBefore) / jobs } : {}),
       ...(storedBytes === undefined ? {} : { storedBytesPerJob: storedBytes / jobs }),
       keeps,
+      ...(statementRows ? { statements: statementRows } : {}),
+      ...(dashboard ? { dashboard } : {}),
     };
   } finally {
     if (started) {
@@ -1171,6 +1402,8 @@ export async function runRealWork(
             smtp,
             webhooks,
             redisPrefix: `${redisPrefix}-${kind}`,
+            statements: context.statements ?? false,
+            dashboard: context.dashboard ?? false,
           });
           runs.push(run);
           context.rows.push([
@@ -1222,6 +1455,8 @@ export async function runRealWork(
           "",
         ].join("\n"),
       );
+      if (oursRun?.dashboard) tables.push(dashboardText(oursRun));
+      if (oursRun?.statements) tables.push(statementsTable(oursRun, label));
       results[section] = { jobs, concurrency: CONCURRENCY, postgres: server, runs, failures, goals };
     }
   } finally {
@@ -1231,6 +1466,58 @@ export async function runRealWork(
     if (usedRedis) for (const kind of ["email", "webhook", "noop"]) deleteRedisKeys(`${redisPrefix}-${kind}`);
   }
   return { results, tables };
+}
+
+function dashboardText(run: RunResult): string {
+  const { events, byKind } = run.dashboard as DashboardCount;
+  const kinds = Object.entries(byKind)
+    .sort((a, b) => b[1] - a[1])
+    .map(([key, n]) => `${key} ${(n / run.jobs).toFixed(2)}`)
+    .join(", ");
+  return `Dashboard stream (BENCH_DASHBOARD): ${events.toLocaleString("en-US")} events received, ${(events / run.jobs).toFixed(2)} per job (${kinds})\n`;
+}
+
+/**
+ * BENCH_STATEMENTS: ours' statements per job over the run, by exec time, and
+ * per issuer. Top-level statements are the round trips (a BEGIN or COMMIT is
+ * one too); nested ones run inside a function, already counted in its caller.
+ * WAL is what each statement wrote while it ran (a commit record is not in it).
+ */
+function statementsTable(run: RunResult, label: string): string {
+  const all = run.statements as StatementRow[];
+  const ours = all.filter((row) => !row.issuer.startsWith("the bench"));
+  const perJob = (n: number) => n / run.jobs;
+  const num = (n: number) => (n === 0 ? "0" : n >= 100 ? n.toFixed(0) : n >= 1 ? n.toFixed(2) : n.toPrecision(2));
+  const planned = ours.some((row) => row.planMs > 0);
+  const top = ours.filter((row) => row.toplevel);
+  const sum = (rows: StatementRow[], key: "calls" | "rows" | "execMs" | "planMs" | "walBytes") =>
+    rows.reduce((total, row) => total + row[key], 0);
+  const line = (issuer: string, query: string, rows: StatementRow[]) =>
+    `| ${issuer} | ${query.replaceAll("|", "/")} | ${num(perJob(sum(rows, "calls")))} | ${num(perJob(sum(rows, "rows")))} | ` +
+    `${num(perJob(sum(rows, "execMs")))} |${planned ? ` ${num(perJob(sum(rows, "planMs")))} |` : ""} ${num(perJob(sum(rows, "walBytes")))} |`;
+  const header = [
+    `| issuer | statement | calls/job | rows/job | exec ms/job |${planned ? " plan ms/job |" : ""} WAL B/job |`,
+    `| --- | --- | ---: | ---: | ---: |${planned ? " ---: |" : ""} ---: |`,
+  ];
+  const issuers = [...new Set(top.map((row) => row.issuer))]
+    .map((issuer) => ({ issuer, rows: top.filter((row) => row.issuer === issuer) }))
+    .sort((a, b) => sum(b.rows, "execMs") - sum(a.rows, "execMs"));
+  const bench = all.filter((row) => row.issuer.startsWith("the bench"));
+  return [
+    `Statements per job, ${label}: Typed Jobs (pg_stat_statements, its database, from the feed's start to the end)`,
+    "",
+    ...header,
+    ...ours.map((row) => line(row.issuer, row.query.slice(0, 80), [row])),
+    line("**all top-level (round trips)**", "", top),
+    "",
+    "By issuer (top-level statements):",
+    "",
+    ...header,
+    ...issuers.map(({ issuer, rows }) => line(issuer, `${rows.length} statements`, rows)),
+    "",
+    `The bench's own queries on the database (not above): ${sum(bench, "calls")} calls, ${sum(bench, "execMs").toFixed(1)} ms.`,
+    "",
+  ].join("\n");
 }
 
 interface Goal {
