@@ -6,8 +6,7 @@
  * this reports where we stand.
  *
  * Sections (`--only a,b`; all by default): enqueue, drain, depth, latency,
- * fanout (ours against raw graphile-worker, in this process), overview
- * (stats.overview's latency with 1,000,000 jobs in the table), and the real
+ * fanout (ours against raw graphile-worker, in this process), and the real
  * work with peers beside us (bench/real-work.ts): email (emails end to end
  * through an SMTP server the bench runs), webhook (deliveries end to end to a
  * receiver it runs), noop-peers (no-op jobs), each for Typed Jobs started as
@@ -42,7 +41,6 @@ import { ensureDatabase, startEmbeddedPostgres } from "../server/db/embedded.js"
 import { migrate } from "../server/db/migrate.js";
 import { createPool } from "../server/db/pool.js";
 import { enqueueJobs } from "../server/lifecycle/enqueue.js";
-import { seedJobs } from "../server/lifecycle/seed.js";
 import { createLogger } from "../server/logger.js";
 import { graphileLogger } from "../server/worker/graphile-logger.js";
 import { graphileBatching } from "../server/worker/runner.js";
@@ -50,16 +48,7 @@ import { trpcClient } from "../test/support/app.js";
 import { REAL_WORK_SECTIONS, type RealWorkSection, runRealWork } from "./real-work.js";
 
 const SIZES = {
-  tiny: {
-    enqueue: 200,
-    batch: 1_000,
-    drain: 500,
-    depth: 2_000,
-    latencyRate: 100,
-    latencySeconds: 2,
-    subscribers: 20,
-    overviewJobs: 100_000,
-  },
+  tiny: { enqueue: 200, batch: 1_000, drain: 500, depth: 2_000, latencyRate: 100, latencySeconds: 2, subscribers: 20 },
   default: {
     enqueue: 4_000,
     batch: 10_000,
@@ -68,7 +57,6 @@ const SIZES = {
     latencyRate: 500,
     latencySeconds: 10,
     subscribers: 1_000,
-    overviewJobs: 1_000_000,
   },
 } as const;
 
@@ -90,9 +78,10 @@ const concurrency = Number(option("concurrency", "8"));
  * ±20%, raw graphile-worker's as much as ours.
  */
 const repeat = Number(option("repeat", sizeName === "tiny" ? "1" : "3"));
-/** `--only enqueue,drain,depth,latency,fanout,overview,email,webhook,noop-peers`: run some sections (while working on one). */
-const sections = ["enqueue", "drain", "depth", "latency", "fanout", "overview", ...REAL_WORK_SECTIONS];
-const only = new Set(option("only", sections.join(",")).split(","));
+/** `--only enqueue,drain,depth,latency,fanout,email,webhook,noop-peers`: run some sections (while working on one). */
+const only = new Set(
+  option("only", ["enqueue", "drain", "depth", "latency", "fanout", ...REAL_WORK_SECTIONS].join(",")).split(","),
+);
 const logger = createLogger("silent");
 /** Our shipped local queue size: the batched raw run uses the same, as the comparison requires. */
 const shippedLocalQueue = loadConfig({ DATABASE_URL: "postgresql://unused/db" }).WORKER_LOCAL_QUEUE_SIZE;
@@ -759,67 +748,7 @@ try {
     }
   }
 
-  // 6. The overview with a big table: stats.overview over HTTP, as the dashboard calls it (up to once a
-  // second per open tab while jobs move), with `overviewJobs` jobs of one owner in the table.
-  if (only.has("overview")) {
-    const { url, pool } = await freshDatabase();
-    const app = await startBenchApp(url, { WORKER: "off" });
-    const token = await issueToken(app.services.db, "overview@example.com");
-    const adminToken = await issueToken(app.services.db, "overview-admin@example.com", { admin: true });
-    const owner = (await app.services.db.user.findUniqueOrThrow({ where: { email: "overview@example.com" } })).id;
-    const seedStarted = Date.now();
-    // Finished jobs with their events (the demo seed, in chunks of 50,000), and some waiting ones.
-    // The seed stamps its events with the column's default, now: they would all be in the
-    // throughput window, where a real history's are spread over its days (the throughput query
-    // reads only the window's, by job_events_at_idx). For the seed, the default is a day back.
-    await pool.query("ALTER TABLE job_events ALTER COLUMN at SET DEFAULT now() - interval '1 day'");
-    await seedJobs(pool, owner, size.overviewJobs);
-    await pool.query("ALTER TABLE job_events ALTER COLUMN at SET DEFAULT CURRENT_TIMESTAMP");
-    await enqueueJobs(
-      pool,
-      owner,
-      Array.from({ length: 1_000 }, () => ({ type: "email" as const, payload: emailPayload })),
-      { idempotencyTtlHours: 24 },
-    );
-    await settle(pool);
-    const seedSeconds = (Date.now() - seedStarted) / 1000;
-    const timed = async (call: () => Promise<unknown>, calls = 200) => {
-      for (let i = 0; i < calls / 10; i++) await call(); // warm: connections, prepared plans, caches
-      const times: number[] = [];
-      for (let i = 0; i < calls; i++) {
-        const started = performance.now();
-        await call();
-        times.push(performance.now() - started);
-      }
-      return { p50: percentile(times, 50), p95: percentile(times, 95) };
-    };
-    const client = trpcClient(app.url, token);
-    const admin = trpcClient(app.url, adminToken);
-    const mine = await timed(() => client.stats.overview.query({}));
-    const everyone = await timed(() => admin.stats.overview.query({}));
-    const counts = await client.stats.overview.query({});
-    if (counts.counts.succeeded !== size.overviewJobs || counts.counts.pending !== 1_000) {
-      throw new Error(`overview counts are off: ${JSON.stringify(counts.counts)}`);
-    }
-    // What the overview's counts cost before job_counts: a count of the owner's jobs by status.
-    const counted = await timed(
-      () => pool.query("SELECT status, count(*)::int AS n FROM jobs WHERE owner_id = $1 GROUP BY status", [owner]),
-      20,
-    );
-    const ms = (t: { p50: number; p95: number }) => `${t.p50.toFixed(1)}/${t.p95.toFixed(1)} ms`;
-    const target = Math.max(mine.p95, everyone.p95) < 20 ? "met" : "not met";
-    rows.push([
-      `stats.overview with ${size.overviewJobs.toLocaleString("en-US")} jobs (p50/p95 over HTTP: owner / admin)`,
-      `${ms(mine)} / ${ms(everyone)}`,
-      `counting the jobs by status: ${ms(counted)}`,
-      `p95 < 20 ms: ${target}`,
-    ]);
-    results.overview = { jobs: size.overviewJobs, owner: mine, admin: everyone, countQuery: counted, seedSeconds };
-    await app.stop(1000);
-    await pool.end();
-  }
-
-  // 7. Real work beside peers: emails, webhooks and no-ops end to end, each system in its own process(es).
+  // 6. Real work beside peers: emails, webhooks and no-ops end to end, each system in its own process(es).
   const realWorkTables: string[] = [];
   const realWorkSections = REAL_WORK_SECTIONS.filter((section: RealWorkSection) => only.has(section));
   if (realWorkSections.length > 0) {

@@ -21,7 +21,6 @@ import { perPool } from "../db/pool.js";
 import type { JobRow } from "../db/schema.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { doorbellFor } from "./doorbell.js";
-import { countChanges } from "./transitions.js";
 
 /** With a success: the last progress report not yet written, and the receipt to keep. */
 export interface SuccessExtras {
@@ -64,20 +63,12 @@ export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promi
        UPDATE jobs SET status = 'running', updated_at = now(), attempt = attempt + 1, fence = fence + 1,
               started_at = now(), progress = NULL, error = NULL, error_stack = NULL,
               worker_process_id = b.process_id
-         FROM (
-           -- The guard, read under the row's lock (in id order, so batches cannot deadlock): a
-           -- start leaves pending or retrying, and job_counts needs which (RETURNING shows only the
-           -- new row).
-           SELECT id, status FROM jobs
-            WHERE id = ANY($1::uuid[]) AND status = ANY($3::text[])
-              -- Not before its time (a retry's backoff, a server's Retry-After): its graphile job is
-              -- queued for then. The second of slack covers run_at's rounding to the millisecond.
-              AND run_at <= now() + interval '1 second'
-            ORDER BY id
-            FOR NO KEY UPDATE
-         ) AS sl, unnest($1::uuid[], $2::uuid[]) AS b(id, process_id)
-        WHERE jobs.id = sl.id AND jobs.id = b.id
-       RETURNING jobs.id, jobs.owner_id, jobs.type, jobs.status, sl.status AS left_status, jobs.attempt, jobs.max_attempts,
+         FROM unnest($1::uuid[], $2::uuid[]) AS b(id, process_id)
+        WHERE jobs.id = b.id AND jobs.status = ANY($3::text[])
+          -- Not before its time (a retry's backoff, a server's Retry-After): its graphile job is
+          -- queued for then. The second of slack covers run_at's rounding to the millisecond.
+          AND jobs.run_at <= now() + interval '1 second'
+       RETURNING jobs.id, jobs.owner_id, jobs.type, jobs.status, jobs.attempt, jobs.max_attempts,
                  jobs.fence::text AS fence, jobs.payload, jobs.workflow_id,
                  -- Only a job tried before can have a receipt: a first attempt skips the lookup.
                  CASE WHEN jobs.attempt > 1 THEN (SELECT r.receipt FROM job_receipts r WHERE r.job_id = jobs.id) END
@@ -107,11 +98,6 @@ export async function writeBatch(pool: pg.Pool, requests: WriteRequest[]): Promi
                UNION ALL SELECT 2, id, owner_id, type, 'transition', status, attempt, NULL FROM s) AS changed
         -- A success's last progress event comes before its succeeded event.
         ORDER BY ord
-     ), c AS (
-       ${countChanges(`SELECT owner_id, type, 'running', 1 FROM s
-         UNION ALL SELECT owner_id, type, left_status, -1 FROM s
-         UNION ALL SELECT owner_id, type, 'succeeded', 1 FROM d
-         UNION ALL SELECT owner_id, type, 'running', -1 FROM d`)}
      )
      SELECT 'start' AS op, s.id, s.status, s.attempt, s.max_attempts, s.fence, s.payload, s.workflow_id, s.receipt
        FROM s

@@ -20,7 +20,6 @@ import { taskFor } from "../tasks/index.js";
 import type { TaskDefinition } from "../tasks/types.js";
 import { ringAfter } from "./doorbell.js";
 import { GRAPHILE_MAX_ATTEMPTS } from "./graphile-jobs.js";
-import { countChanges } from "./transitions.js";
 
 export interface EnqueueOptions {
   idempotencyTtlHours: number;
@@ -202,8 +201,7 @@ async function claimIdempotencyKeys(
 }
 
 /**
- * One statement: the jobs, their pending events, their count (job_counts)
- * and the graphile jobs.
+ * One statement: the jobs, their pending events and the graphile jobs.
  * Data-modifying CTEs always run; the add_jobs CTE runs because the final
  * SELECT reads it. The
  * events' foreign key to jobs is checked at the end of the statement, when the
@@ -226,8 +224,6 @@ const INSERT_JOBS_SQL = `
   ), first_events AS (
     INSERT INTO job_events (job_id, owner_id, job_type, kind, status, attempt)
     SELECT id, owner_id, type, 'transition', 'pending', 0 FROM input
-  ), counted AS (
-    ${countChanges("SELECT owner_id, type, 'pending', 1 FROM input")}
   ), queued AS (
     SELECT count(*) AS n FROM graphile_worker.add_jobs(ARRAY(
       SELECT ROW(type, json_build_object('jobId', id), queue, run_at, $2::smallint, id::text, priority, NULL)::graphile_worker.job_spec

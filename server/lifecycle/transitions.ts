@@ -13,8 +13,9 @@
  * that runs them rings once its write has committed (doorbell.ts). Status
  * changes happen in three statements only: this one, INSERT_JOBS_SQL
  * (enqueue.ts, -> pending) and writeBatch (batched-writes.ts, -> running,
- * -> succeeded). Each inserts its job_events rows in a CTE, and adds its
- * changes to job_counts in another (countChanges).
+ * -> succeeded). Each inserts its job_events rows in a CTE; a counter table
+ * per owner, type and status would be kept by one more CTE in each of those
+ * three.
  */
 import type { DlqReason, JobStatus } from "../../shared/states.js";
 import { statusesLeadingTo } from "../../shared/states.js";
@@ -41,30 +42,6 @@ export interface TransitionSpec {
   };
 }
 
-/** The stripe of job_counts a statement writes: its transaction's id modulo 16 (see countChanges). */
-const JOB_COUNTS_STRIPE = "(pg_current_xact_id()::text::bigint % 16)::smallint";
-
-/**
- * A CTE's statement adding a statement's changes to job_counts. `deltas` is a
- * SELECT of (owner_id, job_type, status, delta) rows: +1 for each job entering
- * a status, -1 for each leaving one. They are summed per row first, so a
- * statement upserts each (owner, type, status) once, and not at all when its
- * changes cancel out (a batch's starts and successes of one type, on
- * "running"); in key order, so that two statements lock shared rows in one
- * order. The rows are those of the transaction's stripe (its id modulo 16):
- * an upserted row stays locked until its writer commits, and the statements
- * in flight together (the worker's two batches, concurrent enqueues) began
- * their transactions close together, so they mostly write different rows.
- * Readers sum the stripes.
- */
-export function countChanges(deltas: string): string {
-  return `INSERT INTO job_counts (owner_id, job_type, status, stripe, n)
-    SELECT owner_id, job_type, status, ${JOB_COUNTS_STRIPE}, sum(delta)
-      FROM (${deltas}) AS d(owner_id, job_type, status, delta)
-     GROUP BY owner_id, job_type, status HAVING sum(delta) <> 0 ORDER BY owner_id, job_type, status
-    ON CONFLICT (owner_id, job_type, status, stripe) DO UPDATE SET n = job_counts.n + EXCLUDED.n`;
-}
-
 /**
  * Applies one transition and records its event. Returns the updated row, or
  * undefined when the guard matched nothing (wrong state, stale fence, not found).
@@ -86,23 +63,14 @@ export async function applyTransition(db: Queryable, spec: TransitionSpec): Prom
   const reason = next(spec.event.reason ?? null);
   const progress = next(spec.event.progress === undefined ? null : JSON.stringify(spec.event.progress));
   const nextRunAt = next(spec.event.nextRunAt ?? null);
-  const guard = where.join(" AND ");
-  // job_counts needs the status the job leaves, and RETURNING shows only the new row: with
-  // several possible sources, the row is read first under the lock its UPDATE takes anyway.
-  const several = from.length > 1;
-  const left = several
-    ? "SELECT j.owner_id, j.type, old.old_status, -1 FROM j JOIN old ON old.old_id = j.id"
-    : "SELECT owner_id, type, ($3::text[])[1], -1 FROM j";
   const sql = `
-    WITH ${several ? `old AS (SELECT id AS old_id, status AS old_status FROM jobs WHERE ${guard} FOR NO KEY UPDATE), ` : ""}j AS (
+    WITH j AS (
       UPDATE jobs SET status = $2, updated_at = now()${assignments.map((a) => `, ${a}`).join("")}
-       ${several ? "FROM old WHERE jobs.id = old.old_id AND" : "WHERE"} ${guard}
-      RETURNING jobs.*
+       WHERE ${where.join(" AND ")}
+      RETURNING *
     ), e AS (
       INSERT INTO job_events (job_id, owner_id, job_type, kind, status, attempt, error, reason, progress, next_run_at)
       SELECT id, owner_id, type, ${kind}, status, attempt, ${error}, ${reason}, ${progress}::jsonb, ${nextRunAt}::timestamptz FROM j
-    ), c AS (
-      ${countChanges(`SELECT owner_id, type, status, 1 FROM j UNION ALL ${left}`)}
     )
     SELECT * FROM j`;
   const { rows } = await db.query<JobRow>(sql, params);

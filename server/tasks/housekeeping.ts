@@ -78,24 +78,11 @@ export const cleanupExports: ScheduledTask = {
 const PRUNE_BATCH = 5_000;
 
 /**
- * A prune's deleted jobs (CTE `rows`) taken off job_counts in the same
- * statement, as server/lifecycle/ writes it (countChanges in transitions.ts):
- * one upsert per (owner, type, status), in key order, on the transaction's
- * stripe.
- */
-const uncount = (rows: string) => `INSERT INTO job_counts (owner_id, job_type, status, stripe, n)
-         SELECT owner_id, type, status, (pg_current_xact_id()::text::bigint % 16)::smallint, -count(*) FROM ${rows}
-          GROUP BY owner_id, type, status ORDER BY owner_id, type, status
-         ON CONFLICT (owner_id, job_type, status, stripe) DO UPDATE SET n = job_counts.n + EXCLUDED.n`;
-const UNCOUNT_GONE = uncount("gone");
-const UNCOUNT_STEPS = uncount("steps");
-
-/**
  * Deletes finished jobs older than the retention: their events go with them
- * (foreign key cascade), their export files too (the file as well as its
- * row), and job_counts loses them in the same statement. Kept whatever their
- * age: pending, running and retrying jobs, and failed jobs still in the
- * dead-letter queue (not discarded), which wait for someone to act on them. A workflow's steps go only with their workflow
+ * (foreign key cascade), and their export files too (the file as well as its
+ * row). Kept whatever their age: pending, running and retrying jobs, and
+ * failed jobs still in the dead-letter queue (not discarded), which wait for
+ * someone to act on them. A workflow's steps go only with their workflow
  * (pruneWorkflows): a resumed workflow reads its finished steps' results.
  */
 export async function pruneJobHistory(pool: pg.Pool, retentionDays: number): Promise<number> {
@@ -112,12 +99,9 @@ export async function pruneJobHistory(pool: pg.Pool, retentionDays: number): Pro
           FOR UPDATE SKIP LOCKED
        ), files AS (
          DELETE FROM export_files WHERE job_id IN (SELECT id FROM doomed) RETURNING job_id, path
-       ), gone AS (
-         DELETE FROM jobs USING doomed WHERE jobs.id = doomed.id RETURNING jobs.id, jobs.owner_id, jobs.type, jobs.status
-       ), counted AS (
-         ${UNCOUNT_GONE}
        )
-       SELECT gone.id, (SELECT array_agg(path) FROM files WHERE files.job_id = gone.id) AS paths FROM gone`,
+       DELETE FROM jobs USING doomed WHERE jobs.id = doomed.id
+       RETURNING jobs.id, (SELECT array_agg(path) FROM files WHERE files.job_id = jobs.id) AS paths`,
         [retentionDays, PRUNE_BATCH],
       ),
     );
@@ -151,12 +135,6 @@ export async function pruneWorkflows(pool: pg.Pool, retentionDays: number): Prom
          DELETE FROM export_files f USING jobs j
           WHERE f.job_id = j.id AND j.workflow_id IN (SELECT id FROM doomed)
          RETURNING f.path
-       ), steps AS (
-         -- The steps' jobs would go by cascade with their workflow; deleted here, so they are uncounted.
-         DELETE FROM jobs WHERE workflow_id IN (SELECT id FROM doomed) AND workflow_id IS NOT NULL
-         RETURNING owner_id, type, status
-       ), counted AS (
-         ${UNCOUNT_STEPS}
        ), gone AS (
          DELETE FROM workflows USING doomed WHERE workflows.id = doomed.id RETURNING workflows.id
        )

@@ -1,8 +1,4 @@
-/**
- * stats.*: queue figures for the overview: jobs per state now (job_counts), the
- * dead-letter queue's size (its partial index), and recent throughput per
- * minute (job_events by time).
- */
+/** stats.*: queue figures for the overview: jobs per state now, and recent throughput per minute. */
 import { z } from "zod";
 import { type JobStatus, jobStatuses } from "../../../shared/states.js";
 import { ownerScope } from "../../auth/scope.js";
@@ -25,10 +21,8 @@ export interface MinuteBucket {
 export function overviewQueries(owner: string | undefined, minutes: number) {
   const scoped = owner !== undefined;
   return {
-    // From job_counts, kept by the writes themselves (server/lifecycle/): a few rows per owner and
-    // type, however many jobs there are.
     counts: {
-      text: `SELECT status, sum(n)::int AS n FROM job_counts ${scoped ? "WHERE owner_id = $1" : ""} GROUP BY status`,
+      text: `SELECT status, count(*)::int AS n FROM jobs ${scoped ? "WHERE owner_id = $1" : ""} GROUP BY status`,
       values: scoped ? [owner] : [],
     },
     deadLetters: {
